@@ -1,0 +1,24 @@
+#include "ckvm.h"
+
+// SIGINT/SIGTERM arrive on whichever thread the kernel picks; the handler
+// only writes the signal number to a pipe (async-signal-safe), and a host
+// thread reading the pipe does the real work of stopping the run.
+static int stop_pipe_fd = -1;
+
+static void stop_signal_handler(int sig) {
+    unsigned char byte = (unsigned char)sig;
+    if (stop_pipe_fd >= 0) {
+        ssize_t ignored = write(stop_pipe_fd, &byte, 1);
+        (void)ignored;
+    }
+}
+
+int ckvm_install_stop_signals(int pipe_write_fd) {
+    struct sigaction sa = {0};
+    stop_pipe_fd = pipe_write_fd;
+    sa.sa_handler = stop_signal_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGINT, &sa, NULL) != 0) return -1;
+    return sigaction(SIGTERM, &sa, NULL);
+}

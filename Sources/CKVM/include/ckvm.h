@@ -1,0 +1,142 @@
+// CKVM: the KVM ABI as Swift can use it.
+// Swift imports neither ioctl request macros nor variadic functions, so every
+// request number is a `static const unsigned long` and every call goes
+// through a non-variadic `static inline` shim.
+#ifndef CKVM_H
+#define CKVM_H
+
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <signal.h>
+#include <pthread.h>
+#include <sched.h>
+#include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+// ---- Constants newer than the installed (6.1) headers -----------------
+#ifndef KVM_CAP_USER_MEMORY2
+#define KVM_CAP_USER_MEMORY2 231
+#endif
+#ifndef KVM_CAP_MEMORY_FAULT_INFO
+#define KVM_CAP_MEMORY_FAULT_INFO 232
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD
+#define KVM_CAP_GUEST_MEMFD 234
+#endif
+#ifndef KVM_CAP_VM_TYPES
+#define KVM_CAP_VM_TYPES 235
+#endif
+#ifndef KVM_CAP_PRE_FAULT_MEMORY
+#define KVM_CAP_PRE_FAULT_MEMORY 236
+#endif
+#ifndef KVM_X86_QUIRK_SLOT_ZAP_ALL
+#define KVM_X86_QUIRK_SLOT_ZAP_ALL (1 << 7)
+#endif
+#ifndef KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE
+#define KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0)
+#endif
+
+struct ckvm_pre_fault_memory {
+    uint64_t gpa;
+    uint64_t size;
+    uint64_t flags;
+    uint64_t padding[5];
+};
+
+// ---- Request numbers ---------------------------------------------------
+static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CKVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CKVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CKVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CKVM_GET_DIRTY_LOG = KVM_GET_DIRTY_LOG;
+static const unsigned long CKVM_CLEAR_DIRTY_LOG = KVM_CLEAR_DIRTY_LOG;
+static const unsigned long CKVM_RESET_DIRTY_RINGS = KVM_RESET_DIRTY_RINGS;
+static const unsigned long CKVM_ENABLE_CAP = KVM_ENABLE_CAP;
+static const unsigned long CKVM_GET_STATS_FD = KVM_GET_STATS_FD;
+static const unsigned long CKVM_RUN = KVM_RUN;
+static const unsigned long CKVM_GET_REGS = KVM_GET_REGS;
+static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
+static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckvm_pre_fault_memory);
+
+// ---- Non-variadic shims ------------------------------------------------
+static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long arg) {
+    return ioctl(fd, request, arg);
+}
+static inline int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) {
+    return ioctl(fd, request, arg);
+}
+static inline int ckvm_open(const char *path, int flags) {
+    return open(path, flags | O_CLOEXEC);
+}
+static inline int ckvm_errno(void) { return errno; }
+
+// memfd_create and madvise without libc version games.
+static inline int ckvm_memfd(const char *name, unsigned int flags) {
+    return (int)syscall(SYS_memfd_create, name, flags);
+}
+static inline int ckvm_memfd_flags_hugetlb(int log2size) {
+    return 0x0004 /* MFD_HUGETLB */ | (log2size << 26);
+}
+static inline int ckvm_map_hugetlb_flags(int log2size) {
+    return MAP_HUGETLB | (log2size << MAP_HUGE_SHIFT);
+}
+static inline pid_t ckvm_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+// The byte data of a KVM_EXIT_IO lives at `io.data_offset` inside kvm_run.
+static inline uint8_t *ckvm_io_data(struct kvm_run *run) {
+    return (uint8_t *)run + run->io.data_offset;
+}
+
+// A signal handler that does nothing: its only job is to make a blocking
+// KVM_RUN return EINTR when the host wants a vCPU thread back.
+static void ckvm_kick_handler(int sig) { (void)sig; }
+static inline int ckvm_install_kick_handler(int sig) {
+    struct sigaction sa = {0};
+    sa.sa_handler = ckvm_kick_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
+    return sigaction(sig, &sa, NULL);
+}
+// Pins the calling thread to one CPU (raw syscall: the glibc CPU_SET
+// macros and pthread_setaffinity_np need _GNU_SOURCE, which Swift's Glibc
+// module is not built with).
+static inline int ckvm_pin_self(int cpu) {
+    uint64_t mask[16] = {0};
+    if (cpu < 0 || cpu >= 1024) return -1;
+    mask[cpu / 64] = 1ull << (cpu % 64);
+    return (int)syscall(SYS_sched_setaffinity, 0, sizeof(mask), mask);
+}
+
+static inline uint64_t ckvm_rdtsc(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+
+// Mailbox words are shared with a running guest: the host must neither tear
+// nor cache them.
+static inline uint64_t ckvm_load_u64(const void *p) {
+    return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
+}
+static inline void ckvm_store_u64(void *p, uint64_t v) {
+    __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
+}
+
+// Routes SIGINT/SIGTERM to `pipe_write_fd` (see ckvm.c).
+int ckvm_install_stop_signals(int pipe_write_fd);
+
+#endif

@@ -1,0 +1,62 @@
+import CKVM
+import Glibc
+
+/// /dev/kvm: the system fd that answers capability questions and creates VMs.
+public final class KVMDevice: @unchecked Sendable {
+    public let path: String
+    let fd: FileDescriptor
+
+    public init(path: String = "/dev/kvm") throws(KVMError) {
+        self.path = path
+        let raw = ckvm_open(path, O_RDWR)
+        guard raw >= 0 else {
+            let err = Glibc.errno
+            let hint: String
+            switch err {
+            case ENOENT: hint = "this host has no KVM; load kvm_intel, kvm_amd or kvm_pvm, or run on a KVM host"
+            case EACCES, EPERM: hint = "run as root or join the kvm group"
+            default: hint = "check that \(path) is the KVM device"
+            }
+            throw KVMError("open \(path)", errno: err, hint: hint)
+        }
+        fd = FileDescriptor(raw)
+    }
+
+    public var apiVersion: Int32 { ckvm_ioctl(fd.raw, CKVM_GET_API_VERSION, 0) }
+
+    /// KVM_CHECK_EXTENSION on /dev/kvm; 0 where unsupported (never negative).
+    public func check(_ capability: Capability) -> Int32 {
+        max(0, ckvm_ioctl(fd.raw, CKVM_CHECK_EXTENSION, UInt(capability.rawValue)))
+    }
+
+    public func vcpuMmapSize() throws(KVMError) -> Int {
+        let size = ckvm_ioctl(fd.raw, CKVM_GET_VCPU_MMAP_SIZE, 0)
+        guard size > 0 else { throw KVMError.last("KVM_GET_VCPU_MMAP_SIZE") }
+        return Int(size)
+    }
+
+    /// The most vCPUs a VM may have: KVM_CAP_MAX_VCPUS, or NR_VCPUS on old kernels.
+    public var maxVCPUs: Int {
+        let max = check(.maxVCPUs)
+        return Int(max > 0 ? max : check(.nrVCPUs))
+    }
+
+    public func createVM(type: UInt = 0) throws(KVMError) -> VirtualMachine {
+        let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VM, type)
+        guard raw >= 0 else {
+            throw KVMError.last("KVM_CREATE_VM", hint: Glibc.errno == EINVAL ? "this host's KVM rejects the VM type" : nil)
+        }
+        return try VirtualMachine(device: self, fd: FileDescriptor(raw), mmapSize: vcpuMmapSize())
+    }
+
+    /// The CPUID leaves KVM can expose, for KVM_SET_CPUID2.
+    public func supportedCPUID() throws(KVMError) -> CPUIDTable {
+        var entries = 128
+        while true {
+            let table = CPUIDTable(capacity: entries)
+            if ckvm_ioctl_ptr(fd.raw, CKVM_GET_SUPPORTED_CPUID, table.pointer) == 0 { return table }
+            guard Glibc.errno == E2BIG, entries < 4096 else { throw KVMError.last("KVM_GET_SUPPORTED_CPUID") }
+            entries *= 2
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import CKVM
+import Glibc
+
+/// A vCPU fd and its shared `struct kvm_run`.
+public final class VCPU: @unchecked Sendable {
+    public let id: Int
+    let fd: FileDescriptor
+    public let run: UnsafeMutablePointer<kvm_run>
+    let mmapSize: Int
+
+    init(id: Int, fd: FileDescriptor, mmapSize: Int) throws(KVMError) {
+        self.id = id
+        self.fd = fd
+        self.mmapSize = mmapSize
+        guard let map = mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd.raw, 0), map != MAP_FAILED else {
+            throw KVMError.last("mmap(vCPU \(id) kvm_run)")
+        }
+        run = map.assumingMemoryBound(to: kvm_run.self)
+    }
+
+    deinit { munmap(run, mmapSize) }
+
+    public var rawFD: Int32 { fd.raw }
+
+    /// KVM_RUN. Returns false when interrupted (EINTR: a kick or immediate_exit).
+    public func enter() throws(KVMError) -> Bool {
+        if ckvm_ioctl(fd.raw, CKVM_RUN, 0) == 0 { return true }
+        let err = Glibc.errno
+        if err == EINTR || err == EAGAIN { return false }
+        throw KVMError("KVM_RUN(vCPU \(id))", errno: err)
+    }
+
+    /// Makes the next (or current, after a signal) KVM_RUN return EINTR.
+    public func setImmediateExit(_ on: Bool) {
+        withUnsafeMutablePointer(to: &run.pointee.immediate_exit) { pointer in
+            UnsafeMutableRawPointer(pointer).storeBytes(of: on ? 1 : 0, as: UInt8.self)
+        }
+    }
+
+    public var exitReason: UInt32 { run.pointee.exit_reason }
+
+    public func getRegisters() throws(KVMError) -> kvm_regs {
+        var regs = kvm_regs()
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_REGS, &regs) == 0 else { throw KVMError.last("KVM_GET_REGS(vCPU \(id))") }
+        return regs
+    }
+
+    public func setRegisters(_ regs: kvm_regs) throws(KVMError) {
+        var copy = regs
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_REGS, &copy) == 0 else { throw KVMError.last("KVM_SET_REGS(vCPU \(id))") }
+    }
+
+    public func getSpecialRegisters() throws(KVMError) -> kvm_sregs {
+        var sregs = kvm_sregs()
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_GET_SREGS(vCPU \(id))") }
+        return sregs
+    }
+
+    public func setSpecialRegisters(_ sregs: kvm_sregs) throws(KVMError) {
+        var copy = sregs
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_SREGS, &copy) == 0 else {
+            throw KVMError.last("KVM_SET_SREGS(vCPU \(id))", hint: "the long-mode state was rejected by this host's KVM")
+        }
+    }
+
+    public func setCPUID(_ table: CPUIDTable) throws(KVMError) {
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_CPUID2, table.pointer) == 0 else { throw KVMError.last("KVM_SET_CPUID2(vCPU \(id))") }
+    }
+
+    public var tscKHz: Int? {
+        let khz = ckvm_ioctl(fd.raw, CKVM_GET_TSC_KHZ, 0)
+        return khz > 0 ? Int(khz) : nil
+    }
+
+    public func statsFD() throws(KVMError) -> StatsFile {
+        let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
+        guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vCPU \(id))") }
+        return try StatsFile(fd: FileDescriptor(raw))
+    }
+}

@@ -1,0 +1,105 @@
+import CKVM
+import Glibc
+
+/// A VM fd: memslots, capabilities enabled on the VM, vCPUs, stats.
+public final class VirtualMachine: @unchecked Sendable {
+    public let device: KVMDevice
+    let fd: FileDescriptor
+    let mmapSize: Int
+
+    init(device: KVMDevice, fd: FileDescriptor, mmapSize: Int) {
+        self.device = device
+        self.fd = fd
+        self.mmapSize = mmapSize
+    }
+
+    public var rawFD: Int32 { fd.raw }
+
+    /// KVM_CHECK_EXTENSION on the VM fd (answers can differ from /dev/kvm's).
+    public func check(_ capability: Capability) -> Int32 {
+        max(0, ckvm_ioctl(fd.raw, CKVM_CHECK_EXTENSION, UInt(capability.rawValue)))
+    }
+
+    public func enableCap(_ capability: Capability, _ args: UInt64...) throws(KVMError) {
+        var cap = kvm_enable_cap()
+        cap.cap = UInt32(capability.rawValue)
+        withUnsafeMutableBytes(of: &cap.args) { raw in
+            for (index, value) in args.enumerated() { raw.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self) }
+        }
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_ENABLE_CAP, &cap) == 0 else {
+            throw KVMError.last("KVM_ENABLE_CAP(\(capability.kernelName), \(args.map { "0x" + String($0, radix: 16) }.joined(separator: ", ")))")
+        }
+    }
+
+    /// Turns on manual dirty-log protection (KVM_CLEAR_DIRTY_LOG), optionally
+    /// with every bit initially set so that enabling logging write-protects nothing.
+    public func enableManualDirtyLogProtect(initiallySet: Bool) throws(KVMError) {
+        let supported = ManualProtectFlags(rawValue: UInt64(check(.manualDirtyLogProtect2)))
+        var wanted: ManualProtectFlags = .enable
+        if initiallySet { wanted.insert(.initiallySet) }
+        guard supported.isSuperset(of: wanted) else {
+            throw KVMError("KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2", errno: EOPNOTSUPP,
+                           hint: "this kernel supports flags 0x\(String(supported.rawValue, radix: 16)); run without manual protect (-g)")
+        }
+        try enableCap(.manualDirtyLogProtect2, wanted.rawValue)
+    }
+
+    /// Disables x86 quirks (e.g. SLOT_ZAP_ALL) if the kernel allows it.
+    public func disableQuirks(_ quirks: [X86Quirk]) throws(KVMError) {
+        let mask = quirks.reduce(UInt64(0)) { $0 | $1.mask }
+        let supported = UInt64(check(.disableQuirks2))
+        guard supported & mask == mask else {
+            throw KVMError("KVM_CAP_DISABLE_QUIRKS2", errno: EOPNOTSUPP,
+                           hint: "this kernel cannot disable \(X86Quirk.names(in: mask & ~supported).joined(separator: ", "))")
+        }
+        try enableCap(.disableQuirks2, mask)
+    }
+
+    public func createVCPU(id: Int) throws(KVMError) -> VCPU {
+        let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VCPU, UInt(id))
+        guard raw >= 0 else {
+            throw KVMError.last("KVM_CREATE_VCPU(\(id))")
+        }
+        return try VCPU(id: id, fd: FileDescriptor(raw), mmapSize: mmapSize)
+    }
+
+    /// KVM_SET_USER_MEMORY_REGION: creates, changes, moves or (size 0) deletes a slot.
+    public func setMemoryRegion(_ slot: MemorySlot) throws(KVMError) {
+        var region = kvm_userspace_memory_region(
+            slot: slot.slot, flags: slot.flags.rawValue, guest_phys_addr: slot.guestPhysicalAddress,
+            memory_size: slot.size, userspace_addr: UInt64(UInt(bitPattern: slot.hostAddress)))
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_USER_MEMORY_REGION, &region) == 0 else {
+            let err = Glibc.errno
+            let hint: String? = err == EINVAL
+                ? "slot \(slot.slot) at GPA 0x\(String(slot.guestPhysicalAddress, radix: 16)) size \(slot.size) is misaligned, overlaps another slot or exceeds KVM_CAP_NR_MEMSLOTS"
+                : nil
+            throw KVMError("KVM_SET_USER_MEMORY_REGION(slot \(slot.slot))", errno: err, hint: hint)
+        }
+    }
+
+    public func deleteMemoryRegion(slot: UInt32) throws(KVMError) {
+        try setMemoryRegion(MemorySlot(slot: slot, guestPhysicalAddress: 0, size: 0, hostAddress: nil))
+    }
+
+    public func statsFD() throws(KVMError) -> StatsFile {
+        let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
+        guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vm)", hint: "this kernel has no binary stats (KVM_CAP_BINARY_STATS_FD)") }
+        return try StatsFile(fd: FileDescriptor(raw))
+    }
+
+    /// KVM_PRE_FAULT_MEMORY from a vCPU: maps [gpa, gpa+size) before the guest runs.
+    /// KVM advances gpa/size as it goes, so an interrupted call simply continues.
+    public func preFault(vcpu: VCPU, gpa: UInt64, size: UInt64) throws(KVMError) {
+        var request = ckvm_pre_fault_memory()
+        request.gpa = gpa
+        request.size = size
+        while request.size > 0 {
+            if ckvm_ioctl_ptr(vcpu.fd.raw, CKVM_PRE_FAULT_MEMORY, &request) < 0 {
+                let err = Glibc.errno
+                if err == EINTR || err == EAGAIN { continue }
+                throw KVMError("KVM_PRE_FAULT_MEMORY", errno: err,
+                               hint: err == EOPNOTSUPP || err == ENOTTY || err == EINVAL ? "not supported on this host" : nil)
+            }
+        }
+    }
+}

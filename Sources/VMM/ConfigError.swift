@@ -1,0 +1,6 @@
+/// A request that cannot be satisfied as asked: bad sizes, too many vCPUs or
+/// slots. The CLI reports these as usage errors (exit status 2).
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,71 @@
+import CKVM
+import Glibc
+import KVM
+
+/// A host mapping that backs guest memory, unmapped (and its hugetlb pages
+/// returned to the pool) when released.
+public final class GuestMemory: @unchecked Sendable {
+    public let backing: Backing
+    public let size: UInt64
+    public let base: UnsafeMutableRawPointer
+    private let mappedSize: Int
+    private let mappedBase: UnsafeMutableRawPointer
+
+    public init(size: UInt64, backing: Backing) throws(KVMError) {
+        guard size > 0, size % backing.pageSize == 0 else {
+            throw KVMError("allocate \(size) bytes of \(backing.rawValue) memory", errno: EINVAL,
+                           hint: "\(backing.rawValue) needs a multiple of \(Sizes.format(backing.pageSize))")
+        }
+        if backing.isHugetlb { try HugetlbPool.require(pages: size / backing.pageSize, pageSize: backing.pageSize, backing: backing) }
+        self.backing = backing
+        self.size = size
+        let protection = PROT_READ | PROT_WRITE
+        switch backing {
+        case .anonymous, .anonymousTHP:
+            // THP wants a 2 MiB-aligned start: over-map, then use an aligned window.
+            let extra = backing == .anonymousTHP ? Int(backing.pageSize) : 0
+            mappedSize = Int(size) + extra
+            guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), raw != MAP_FAILED else {
+                throw KVMError.last("mmap \(Sizes.format(size)) anonymous")
+            }
+            mappedBase = raw
+            let aligned = (UInt(bitPattern: raw) + UInt(extra) - 1) / UInt(max(extra, 1)) * UInt(max(extra, 1))
+            base = UnsafeMutableRawPointer(bitPattern: extra == 0 ? UInt(bitPattern: raw) : aligned)!
+            // Like the selftests: plain anonymous memory opts out of THP so
+            // that the two backings differ even where THP is "always".
+            madvise(base, Int(size), backing == .anonymousTHP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
+        case .anonymousHugetlb2MB, .anonymousHugetlb1GB:
+            mappedSize = Int(size)
+            let log2 = backing == .anonymousHugetlb1GB ? 30 : 21
+            guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | ckvm_map_hugetlb_flags(Int32(log2)), -1, 0), raw != MAP_FAILED else {
+                throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)", hint: HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize))
+            }
+            mappedBase = raw
+            base = raw
+        case .shmem, .sharedHugetlb:
+            mappedSize = Int(size)
+            let flags: UInt32 = backing == .sharedHugetlb ? UInt32(ckvm_memfd_flags_hugetlb(21)) : 0
+            let fd = ckvm_memfd("kvmlab-guest", flags | 1 /* MFD_CLOEXEC */)
+            guard fd >= 0 else { throw KVMError.last("memfd_create(\(backing.rawValue))") }
+            defer { close(fd) }
+            guard ftruncate(fd, off_t(size)) == 0 else { throw KVMError.last("ftruncate memfd to \(Sizes.format(size))") }
+            guard let raw = mmap(nil, mappedSize, protection, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
+                throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)",
+                                    hint: backing.isHugetlb ? HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize) : nil)
+            }
+            mappedBase = raw
+            base = raw
+        }
+    }
+
+    deinit { munmap(mappedBase, mappedSize) }
+
+    /// Faults every page in from the host side (MADV_POPULATE_WRITE).
+    public func populate() throws(KVMError) {
+        guard madvise(base, Int(size), 23 /* MADV_POPULATE_WRITE */) == 0 else {
+            throw KVMError.last("madvise(MADV_POPULATE_WRITE)")
+        }
+    }
+
+    public func word(at offset: UInt64) -> UInt64 { base.load(fromByteOffset: Int(offset), as: UInt64.self) }
+}

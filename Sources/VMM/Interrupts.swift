@@ -1,0 +1,48 @@
+import CKVM
+import Glibc
+import Synchronization
+
+/// Ctrl-C and SIGTERM handling: the first one asks every active run to stop
+/// cleanly (so it can still report what it measured); a second one exits.
+public final class Interrupts: Sendable {
+    public static let shared = Interrupts()
+
+    private let handlers = Mutex<[Int: @Sendable () -> Void]>([:])
+    private let nextToken = Atomic<Int>(0)
+    private let count = Atomic<Int>(0)
+    private let installed = Atomic<Bool>(false)
+
+    /// True once SIGINT or SIGTERM has arrived.
+    public var requested: Bool { count.load(ordering: .acquiring) > 0 }
+
+    /// Routes the signals through a pipe to a watcher thread. Idempotent.
+    public func install() {
+        guard installed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
+        ckvm_install_kick_handler(VCPURunner.kickSignal)
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return }
+        let readFD = fds[0]
+        guard ckvm_install_stop_signals(fds[1]) == 0 else { return }
+        _ = try? JoinableThread(stackSize: 64 << 10) { [self] in
+            var byte: UInt8 = 0
+            while read(readFD, &byte, 1) == 1 {
+                if count.add(1, ordering: .acquiringAndReleasing).newValue > 1 {
+                    let line = "kvmlab: interrupted again, exiting without cleanup\n"
+                    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                    _exit(130)
+                }
+                for handler in handlers.withLock({ Array($0.values) }) { handler() }
+            }
+        }
+    }
+
+    /// Registers `stop` for the duration of a run; returns a token for `remove`.
+    public func add(_ stop: @escaping @Sendable () -> Void) -> Int {
+        let token = nextToken.add(1, ordering: .relaxed).newValue
+        handlers.withLock { $0[token] = stop }
+        if requested { stop() }
+        return token
+    }
+
+    public func remove(_ token: Int) { _ = handlers.withLock { $0.removeValue(forKey: token) } }
+}

@@ -1,0 +1,44 @@
+import Glibc
+
+/// Where vCPU threads wait between iterations for the host to start the next
+/// one, outside the guest, so that idle vCPUs burn no CPU.
+public final class IterationGate: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+    private var current = 0
+    private var cancelled = false
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// Starts iteration `number` (they count up from 1).
+    public func open(_ number: Int) {
+        pthread_mutex_lock(&mutex)
+        current = number
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Releases every waiter for good: the run is over.
+    public func cancel() {
+        pthread_mutex_lock(&mutex)
+        cancelled = true
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Blocks until an iteration after `done` opens; nil once cancelled.
+    public func wait(after done: Int) -> Int? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while current <= done && !cancelled { pthread_cond_wait(&condition, &mutex) }
+        return cancelled ? nil : current
+    }
+}

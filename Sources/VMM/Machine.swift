@@ -1,0 +1,170 @@
+import CKVM
+import Glibc
+import Guests
+import KVM
+
+/// What a VM is built from.
+public struct MachineConfig: Sendable {
+    public var vcpus: Int
+    /// Guest-visible test memory at GuestLayout.testMemoryBase, split evenly into `slots`.
+    public var testMemory: UInt64
+    public var backing: Backing
+    public var slots: Int
+    public var cpl: PrivilegeLevel
+    /// KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, enabled before any slot exists.
+    public var manualProtect: ManualProtectFlags?
+    /// Dirty ring entries per vCPU (KVM_CAP_DIRTY_LOG_RING), enabled before vCPUs.
+    public var dirtyRingEntries: Int?
+    /// Quirks disabled with KVM_CAP_DISABLE_QUIRKS2 before any slot exists.
+    public var disabledQuirks: [X86Quirk]
+
+    public init(vcpus: Int = 1, testMemory: UInt64 = 0, backing: Backing = .anonymous, slots: Int = 1,
+                cpl: PrivilegeLevel = .user, manualProtect: ManualProtectFlags? = nil,
+                dirtyRingEntries: Int? = nil, disabledQuirks: [X86Quirk] = []) {
+        self.vcpus = vcpus
+        self.testMemory = testMemory
+        self.backing = backing
+        self.slots = slots
+        self.cpl = cpl
+        self.manualProtect = manualProtect
+        self.dirtyRingEntries = dirtyRingEntries
+        self.disabledQuirks = disabledQuirks
+    }
+}
+
+/// A VM ready to run: memory mapped and registered, page tables, GDT, IDT
+/// and TSSs written, vCPUs created and placed in long mode.
+public final class Machine: @unchecked Sendable {
+    public static let systemSlot: UInt32 = 0
+    public static let firstTestSlot: UInt32 = 1
+
+    public let config: MachineConfig
+    public let device: KVMDevice
+    public let vm: VirtualMachine
+    public let layout: GuestLayout
+    public let system: GuestMemory
+    public let test: GuestMemory?
+    public private(set) var testSlots: [MemorySlot]
+    public let vcpus: [VCPU]
+    public private(set) var image: GuestImage?
+
+    public init(_ config: MachineConfig, device: KVMDevice? = nil) throws {
+        let device = try device ?? KVMDevice()
+        try Machine.validate(config, device: device)
+        self.config = config
+        self.device = device
+        do {
+            layout = try GuestLayout(vcpus: config.vcpus, testMemorySize: config.testMemory)
+        } catch {
+            throw ConfigError(error.description)
+        }
+        Resources.ensureOpenFiles(2 * config.vcpus + 64)
+        // Memory first: a missing hugetlb pool fails before any VM exists.
+        system = try GuestMemory(size: layout.systemSize, backing: .anonymous)
+        test = config.testMemory > 0 ? try GuestMemory(size: config.testMemory, backing: config.backing) : nil
+        vm = try device.createVM()
+        if !config.disabledQuirks.isEmpty { try vm.disableQuirks(config.disabledQuirks) }
+        if let flags = config.manualProtect { try vm.enableManualDirtyLogProtect(initiallySet: flags.contains(.initiallySet)) }
+        if let entries = config.dirtyRingEntries {
+            try vm.enableCap(.dirtyLogRing, UInt64(entries * MemoryLayout<kvm_dirty_gfn>.stride))
+        }
+        try vm.setMemoryRegion(MemorySlot(slot: Machine.systemSlot, guestPhysicalAddress: 0, size: layout.systemSize, hostAddress: system.base))
+        testSlots = []
+        if let test {
+            let slotSize = config.testMemory / UInt64(config.slots)
+            for index in 0..<config.slots {
+                let slot = MemorySlot(slot: Machine.firstTestSlot + UInt32(index),
+                                      guestPhysicalAddress: GuestLayout.testMemoryBase + UInt64(index) * slotSize,
+                                      size: slotSize, hostAddress: test.base + Int(UInt64(index) * slotSize))
+                try vm.setMemoryRegion(slot)
+                testSlots.append(slot)
+            }
+        }
+        Machine.writeSystemTables(layout, into: system.base)
+        let cpuid = try device.supportedCPUID()
+        var created: [VCPU] = []
+        created.reserveCapacity(config.vcpus)
+        for index in 0..<config.vcpus {
+            let vcpu = try vm.createVCPU(id: index)
+            try vcpu.setCPUID(cpuid)
+            created.append(vcpu)
+        }
+        vcpus = created
+    }
+
+    static func validate(_ config: MachineConfig, device: KVMDevice) throws {
+        let maxVCPUs = device.maxVCPUs
+        guard config.vcpus >= 1 else { throw ConfigError("--vcpus must be at least 1") }
+        guard config.vcpus <= maxVCPUs else {
+            throw ConfigError("\(config.vcpus) vCPUs requested, but this host's KVM allows at most \(maxVCPUs) (KVM_CAP_MAX_VCPUS)")
+        }
+        guard config.slots >= 1 else { throw ConfigError("the number of memslots must be at least 1") }
+        let maxSlots = Int(device.check(.nrMemslots))
+        if maxSlots > 0, config.slots + 1 > maxSlots {
+            throw ConfigError("\(config.slots) test memslots plus the system slot exceed KVM_CAP_NR_MEMSLOTS (\(maxSlots))")
+        }
+        if config.testMemory > 0 {
+            let unit = config.backing.pageSize * UInt64(config.slots)
+            guard config.testMemory % unit == 0 else {
+                throw ConfigError("\(Sizes.format(config.testMemory)) does not split into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) pages for \(config.backing.rawValue)")
+            }
+        }
+    }
+
+    /// GDT, IDT, one TSS per vCPU, exception stubs and the identity map.
+    private static func writeSystemTables(_ layout: GuestLayout, into memory: UnsafeMutableRawPointer) {
+        for (index, entry) in Descriptors.gdt(firstTSS: layout.tss(0)).enumerated() {
+            memory.storeBytes(of: entry, toByteOffset: Int(GuestLayout.gdtAddress) + index * 8, as: UInt64.self)
+        }
+        let stubs = GuestImage.exceptionStubs
+        stubs.bytes.withUnsafeBytes { memory.advanced(by: Int(GuestLayout.stubsAddress)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        for vector in 0..<Int(EXC_VECTORS) {
+            let gate = Descriptors.interruptGate(handler: GuestLayout.stubsAddress + UInt64(vector * Int(EXC_STUB_SIZE)), ist: 1)
+            memory.storeBytes(of: gate.0, toByteOffset: Int(GuestLayout.idtAddress) + vector * 16, as: UInt64.self)
+            memory.storeBytes(of: gate.1, toByteOffset: Int(GuestLayout.idtAddress) + vector * 16 + 8, as: UInt64.self)
+        }
+        for index in 0..<layout.vcpus {
+            let tss = Int(layout.tss(index))
+            memory.storeBytes(of: layout.exceptionStackTop(index), toByteOffset: tss + Descriptors.tssRSP0Offset, as: UInt64.self)
+            memory.storeBytes(of: layout.exceptionStackTop(index), toByteOffset: tss + Descriptors.tssIST1Offset, as: UInt64.self)
+            memory.storeBytes(of: UInt16(Descriptors.ioBitmapOffset), toByteOffset: tss + Descriptors.tssIOMapOffset, as: UInt16.self)
+            memory.storeBytes(of: UInt8(0xFF), toByteOffset: tss + Descriptors.ioBitmapOffset + Descriptors.ioBitmapSize, as: UInt8.self)
+        }
+        PageTables.build(layout, into: memory)
+    }
+
+    /// Loads guest code and puts every vCPU at its entry with a cleared mailbox.
+    public func load(_ image: GuestImage) throws {
+        guard image.bytes.count <= Int(GuestLayout.codeCapacity) else {
+            throw ConfigError("guest image \(image.name) is \(image.bytes.count) bytes; the limit is \(GuestLayout.codeCapacity)")
+        }
+        system.base.advanced(by: Int(GuestLayout.codeAddress)).initializeMemory(as: UInt8.self, repeating: 0, count: Int(GuestLayout.codeCapacity))
+        image.bytes.withUnsafeBytes { system.base.advanced(by: Int(GuestLayout.codeAddress)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        self.image = image
+        for (index, vcpu) in vcpus.enumerated() {
+            mailbox(index).clear()
+            mailbox(index)[MB_VCPU] = UInt64(index)
+            try vcpu.setSpecialRegisters(LongMode.specialRegisters(from: vcpu.getSpecialRegisters(), layout: layout, vcpu: index, cpl: config.cpl))
+            try vcpu.setRegisters(LongMode.registers(layout: layout, vcpu: index, entry: GuestLayout.codeAddress))
+        }
+    }
+
+    public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }
+
+    /// Host pointer to guest physical `gpa`, if a kvmlab mapping backs it.
+    public func host(_ gpa: UInt64) -> UnsafeMutableRawPointer? {
+        if gpa < layout.systemSize { return system.base + Int(gpa) }
+        if let test, gpa >= GuestLayout.testMemoryBase, gpa < GuestLayout.testMemoryBase + test.size {
+            return test.base + Int(gpa - GuestLayout.testMemoryBase)
+        }
+        return nil
+    }
+
+    /// Test memory for vCPU `index` when it is split evenly between vCPUs.
+    public func region(of index: Int, shared: Bool = false) -> (gpa: UInt64, size: UInt64) {
+        guard !shared else { return (GuestLayout.testMemoryBase, config.testMemory) }
+        let size = config.testMemory / UInt64(config.vcpus) / GuestLayout.pageSize * GuestLayout.pageSize
+        return (GuestLayout.testMemoryBase + UInt64(index) * size, size)
+    }
+
+}

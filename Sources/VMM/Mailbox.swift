@@ -1,0 +1,15 @@
+import CKVM
+import Guests
+
+/// A vCPU's mailbox, seen from the host. Words are accessed atomically
+/// because a running guest may be reading or writing them.
+public struct Mailbox: @unchecked Sendable {
+    public let base: UnsafeMutableRawPointer
+
+    public subscript(_ offset: Int32) -> UInt64 {
+        get { ckvm_load_u64(base + Int(offset)) }
+        nonmutating set { ckvm_store_u64(base + Int(offset), newValue) }
+    }
+
+    public func clear() { base.initializeMemory(as: UInt8.self, repeating: 0, count: Int(GuestLayout.mailboxSize)) }
+}

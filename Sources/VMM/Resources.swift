@@ -1,0 +1,21 @@
+import Glibc
+
+/// Process limits a large VM runs into.
+public enum Resources {
+    /// Raises RLIMIT_NOFILE so that `needed` descriptors fit (one per vCPU,
+    /// plus stats fds); returns false when even the hard limit is too low.
+    @discardableResult
+    public static func ensureOpenFiles(_ needed: Int) -> Bool {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return false }
+        let want = rlim_t(needed)
+        if limit.rlim_cur >= want { return true }
+        if limit.rlim_max < want {
+            // Root may raise the hard limit up to fs.nr_open.
+            let ceiling = rlim_t(HostFiles.integer("/proc/sys/fs/nr_open") ?? 1_048_576)
+            limit.rlim_max = min(max(want, limit.rlim_max), ceiling)
+        }
+        limit.rlim_cur = min(want, limit.rlim_max)
+        return setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur >= want
+    }
+}

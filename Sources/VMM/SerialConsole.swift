@@ -1,0 +1,44 @@
+import Glibc
+import Synchronization
+
+/// Collects bytes the guests write to port 0x3F8, one line buffer per vCPU,
+/// and emits whole lines so that many vCPUs never interleave mid-line.
+public final class SerialConsole: Sendable {
+    public typealias Sink = @Sendable (_ vcpu: Int, _ line: String) -> Void
+
+    private let buffers: Mutex<[Int: [UInt8]]> = Mutex([:])
+    private let sink: Sink
+
+    public init(sink: @escaping Sink = SerialConsole.standardOutput) { self.sink = sink }
+
+    public static let standardOutput: Sink = { _, line in
+        let text = line + "\n"
+        _ = text.withCString { Glibc.write(STDOUT_FILENO, $0, strlen($0)) }
+    }
+
+    public func write(vcpu: Int, bytes: UnsafeRawBufferPointer) {
+        var lines: [String] = []
+        buffers.withLock { all in
+            var buffer = all[vcpu] ?? []
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") {
+                    lines.append(String(decoding: buffer, as: UTF8.self))
+                    buffer.removeAll(keepingCapacity: true)
+                } else {
+                    buffer.append(byte)
+                }
+            }
+            all[vcpu] = buffer
+        }
+        for line in lines { sink(vcpu, line) }
+    }
+
+    /// Emits unterminated output at the end of a run.
+    public func flush() {
+        let pending = buffers.withLock { all in
+            defer { all.removeAll() }
+            return all.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }
+        }
+        for (vcpu, bytes) in pending { sink(vcpu, String(decoding: bytes, as: UTF8.self)) }
+    }
+}

@@ -1,0 +1,49 @@
+import KVM
+
+/// KVM's own counters for a machine: the VM stats fd and every vCPU's,
+/// summed, so that a phase can be described by what the kernel did.
+public final class StatsProbe: @unchecked Sendable {
+    let vmFile: StatsFile
+    let vcpuFiles: [StatsFile]
+
+    /// Fails on kernels without binary stats (KVM_CAP_BINARY_STATS_FD).
+    public init(machine: Machine) throws(KVMError) {
+        vmFile = try machine.vm.statsFD()
+        var files: [StatsFile] = []
+        for vcpu in machine.vcpus { files.append(try vcpu.statsFD()) }
+        vcpuFiles = files
+    }
+
+    public func sample() throws(KVMError) -> StatsSample {
+        var vcpus: [StatsSnapshot] = []
+        for file in vcpuFiles { vcpus.append(try file.snapshot()) }
+        return StatsSample(vm: try vmFile.snapshot(), vcpus: StatsSnapshot.sum(vcpus))
+    }
+
+    public var vmNames: [String] { vmFile.names }
+    public var vcpuNames: [String] { vcpuFiles.first?.names ?? [] }
+}
+
+/// VM stats and the sum of vCPU stats at one moment.
+public struct StatsSample: Sendable {
+    public let vm: StatsSnapshot
+    public let vcpus: StatsSnapshot
+
+    public func delta(since earlier: StatsSample) -> StatsDelta {
+        StatsDelta(vm: vm.delta(since: earlier.vm), vcpus: vcpus.delta(since: earlier.vcpus))
+    }
+}
+
+/// Changes between two samples, by stat name.
+public struct StatsDelta: Sendable, Equatable, Codable {
+    public var vm: [String: Int64]
+    public var vcpus: [String: Int64]
+
+    public init(vm: [String: Int64] = [:], vcpus: [String: Int64] = [:]) {
+        self.vm = vm
+        self.vcpus = vcpus
+    }
+
+    /// A VM stat's change, or a vCPU stat's summed change, by name.
+    public subscript(name: String) -> Int64? { vm[name] ?? vcpus[name] }
+}

@@ -1,0 +1,195 @@
+import CKVM
+import Dispatch
+import Glibc
+import Guests
+import KVM
+import Synchronization
+
+/// Runs every vCPU of a machine on its own pthread until each finishes,
+/// fails, faults or is stopped (by the host, the watchdog or Ctrl-C).
+public final class VCPURunner: @unchecked Sendable {
+    public typealias Handler = @Sendable (_ vcpu: Int, _ event: GuestEvent) -> Resume
+
+    /// The signal that kicks a vCPU thread out of KVM_RUN.
+    public static let kickSignal = SIGUSR1
+
+    public let machine: Machine
+    private let handler: Handler
+    private let console: SerialConsole
+    private let stopReason = Atomic<Int>(0)
+    private var threads: [JoinableThread] = []
+    private let outcomes: Mutex<[VCPUOutcome?]>
+    private let finished = DispatchSemaphore(value: 0)
+    private let stopHooks = Mutex<[@Sendable () -> Void]>([])
+
+    private let prologue: (@Sendable (_ vcpu: Int) -> Bool)?
+    private let ended = Atomic<Int>(0)
+
+    /// `prologue` runs on each vCPU thread before its first KVM_RUN; if it
+    /// returns false the vCPU never enters the guest (the run was stopped).
+    public init(machine: Machine, console: SerialConsole = SerialConsole(),
+                prologue: (@Sendable (_ vcpu: Int) -> Bool)? = nil, handler: @escaping Handler) {
+        self.machine = machine
+        self.console = console
+        self.prologue = prologue
+        self.handler = handler
+        outcomes = Mutex([VCPUOutcome?](repeating: nil, count: machine.vcpus.count))
+    }
+
+    /// Called once when a stop is requested, e.g. to release vCPU threads
+    /// that wait for the host between iterations.
+    public func onStop(_ hook: @escaping @Sendable () -> Void) { stopHooks.withLock { $0.append(hook) } }
+
+    /// Starts one thread per vCPU, pinned to `pin[i % pin.count]` if given.
+    public func start(pin: [Int] = []) throws {
+        Interrupts.shared.install()
+        for index in machine.vcpus.indices {
+            machine.vcpus[index].setImmediateExit(false)
+            let thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count]) { [self] in
+                let outcome = prologue?(index) == false ? .stopped(stopRequested ?? .host) : runLoop(index)
+                outcomes.withLock { $0[index] = outcome }
+                ended.add(1, ordering: .releasing)
+                finished.signal()
+            }
+            threads.append(thread)
+        }
+    }
+
+    /// vCPU threads that have ended so far.
+    public var endedCount: Int { ended.load(ordering: .acquiring) }
+
+    public var stopRequested: StopReason? {
+        switch stopReason.load(ordering: .acquiring) {
+        case 0: return nil
+        case 1: return .host
+        case 2: return .timeout
+        case 3: return .interrupted
+        default: return .error
+        }
+    }
+
+    /// Asks every vCPU to leave KVM_RUN: immediate_exit for threads about to
+    /// enter, a kick signal for threads inside.
+    public func stop(_ reason: StopReason) {
+        let code: Int
+        switch reason {
+        case .host: code = 1
+        case .timeout: code = 2
+        case .interrupted: code = 3
+        case .error: code = 4
+        }
+        guard stopReason.compareExchange(expected: 0, desired: code, ordering: .acquiringAndReleasing).exchanged else { return }
+        for hook in stopHooks.withLock({ $0 }) { hook() }
+        for vcpu in machine.vcpus { vcpu.setImmediateExit(true) }
+        for thread in threads { thread.signal(VCPURunner.kickSignal) }
+    }
+
+    /// Waits for every vCPU; after `timeout` seconds the watchdog stops the
+    /// rest. Joins all threads before returning.
+    public func wait(timeout: Double? = nil) -> [VCPUOutcome] {
+        let token = Interrupts.shared.add { [weak self] in self?.stop(.interrupted) }
+        defer { Interrupts.shared.remove(token) }
+        let deadline = timeout.map { DispatchTime.now() + $0 }
+        for _ in threads {
+            if let deadline {
+                if finished.wait(timeout: deadline) == .timedOut {
+                    stop(.timeout)
+                    finished.wait()
+                }
+            } else {
+                finished.wait()
+            }
+        }
+        for thread in threads { thread.join() }
+        threads.removeAll()
+        console.flush()
+        return outcomes.withLock { $0.map { $0 ?? .error("vCPU thread ended without an outcome") } }
+    }
+
+    private func runLoop(_ index: Int) -> VCPUOutcome {
+        let vcpu = machine.vcpus[index]
+        while true {
+            if let reason = stopRequested { return .stopped(reason) }
+            let entered: Bool
+            do {
+                entered = try vcpu.enter()
+            } catch {
+                stop(.error)
+                return .error(error.description)
+            }
+            if !entered { continue }
+            let run = vcpu.run
+            switch Int32(run.pointee.exit_reason) {
+            case KVM_EXIT_IO:
+                let io = run.pointee.io
+                let data = UnsafeRawBufferPointer(start: ckvm_io_data(run), count: Int(io.size) * Int(io.count))
+                switch Int32(io.port) {
+                case KVMLAB_PORT_SERIAL where io.direction == UInt8(KVM_EXIT_IO_OUT):
+                    console.write(vcpu: index, bytes: data)
+                case KVMLAB_PORT_EVENT:
+                    let event = decode(code: data.first ?? 0, mailbox: machine.mailbox(index))
+                    switch event {
+                    case .done: return .finished
+                    case .fail(let status): return .failed(status: status)
+                    default:
+                        if handler(index, event) == .finish { return .finished }
+                    }
+                case KVMLAB_PORT_EXCEPTION:
+                    return exception(vcpu: vcpu, index: index)
+                default:
+                    return .crashed("vCPU \(index): \(io.direction == UInt8(KVM_EXIT_IO_OUT) ? "out to" : "in from") unknown port 0x\(hex(UInt64(io.port)))\(ripSuffix(vcpu))")
+                }
+            case KVM_EXIT_HLT:
+                return .finished
+            case KVM_EXIT_INTR:
+                continue
+            case KVM_EXIT_MMIO:
+                let address = run.pointee.mmio.phys_addr
+                return .crashed("vCPU \(index): access to guest physical 0x\(hex(address)), which no memslot backs\(ripSuffix(vcpu))")
+            case KVM_EXIT_SHUTDOWN:
+                return .crashed("vCPU \(index): triple fault (KVM_EXIT_SHUTDOWN)\(ripSuffix(vcpu))")
+            case KVM_EXIT_FAIL_ENTRY:
+                return .crashed("vCPU \(index): KVM could not enter the guest (hardware reason 0x\(hex(run.pointee.fail_entry.hardware_entry_failure_reason)))")
+            case KVM_EXIT_INTERNAL_ERROR:
+                return .crashed("vCPU \(index): KVM internal error, suberror \(run.pointee.internal.suberror)\(ripSuffix(vcpu))")
+            default:
+                return .crashed("vCPU \(index): unexpected exit reason \(run.pointee.exit_reason)\(ripSuffix(vcpu))")
+            }
+        }
+    }
+
+    private func decode(code: UInt8, mailbox: Mailbox) -> GuestEvent {
+        switch Int32(code) {
+        case KVMLAB_EVENT_ITERATION: return .iteration
+        case KVMLAB_EVENT_DONE: return .done
+        case KVMLAB_EVENT_FAIL: return .fail(status: mailbox[MB_STATUS])
+        default: return .other(code: code)
+        }
+    }
+
+    private func ripSuffix(_ vcpu: VCPU) -> String {
+        (try? vcpu.getRegisters()).map { " at RIP 0x\(hex($0.rip))" } ?? ""
+    }
+
+    /// Reads the stub's frame (RAX, vector, error, RIP, CS, RFLAGS, RSP, SS).
+    private func exception(vcpu: VCPU, index: Int) -> VCPUOutcome {
+        do {
+            let regs = try vcpu.getRegisters()
+            let sregs = try vcpu.getSpecialRegisters()
+            guard let frame = machine.host(regs.rsp), regs.rsp + UInt64(EXC_FRAME_SLOTS) * 8 <= machine.layout.systemSize else {
+                return .crashed("vCPU \(index): exception frame at 0x\(hex(regs.rsp)) is outside guest memory")
+            }
+            let slot = { (i: Int) in frame.load(fromByteOffset: i * 8, as: UInt64.self) }
+            let registers: [(String, UInt64)] = [
+                ("RAX", slot(0)), ("RBX", regs.rbx), ("RCX", regs.rcx), ("RDX", regs.rdx),
+                ("RSI", regs.rsi), ("RDI", regs.rdi), ("RBP", regs.rbp), ("RSP", slot(6)),
+                ("R8", regs.r8), ("R9", regs.r9), ("R10", regs.r10), ("R11", regs.r11),
+                ("R12", regs.r12), ("R13", regs.r13), ("R14", regs.r14), ("R15", regs.r15),
+            ]
+            return .exception(ExceptionReport(vcpu: index, vector: Int(slot(1)), errorCode: slot(2), rip: slot(3),
+                                              cs: slot(4), rflags: slot(5), rsp: slot(6), cr2: sregs.cr2, registers: registers))
+        } catch {
+            return .error(error.description)
+        }
+    }
+}

@@ -1,0 +1,46 @@
+// The guest <-> host ABI, shared by the assembly guests and the Swift host.
+//
+// Every guest starts with RDI = GVA of its vCPU's mailbox (identity-mapped,
+// so also its GPA) and RSI = the vCPU index. It reports to the host by
+// writing its mailbox and then `out %al, $KVMLAB_PORT_EVENT` with AL = an
+// event code; the host answers by resuming it (or not). Exceptions arrive
+// on KVMLAB_PORT_EXCEPTION from the IDT stubs with AL = the vector.
+#ifndef KVMLAB_GUEST_ABI_H
+#define KVMLAB_GUEST_ABI_H
+
+#define KVMLAB_PORT_EVENT 0xEA
+#define KVMLAB_PORT_EXCEPTION 0xEB
+#define KVMLAB_PORT_SERIAL 0x3F8
+
+#define KVMLAB_EVENT_ITERATION 1  // one pass finished; results are in the mailbox
+#define KVMLAB_EVENT_DONE 2       // the guest has finished successfully
+#define KVMLAB_EVENT_FAIL 3       // the guest failed; MB_STATUS says why
+
+// Mailbox offsets (bytes). Host-written parameters first.
+#define MB_COMMAND 0x00      // 0 = keep going, 1 = stop at the next check
+#define MB_ITERATION 0x08    // the iteration the host asks for
+#define MB_REGION 0x10       // GVA of the vCPU's region
+#define MB_PAGES 0x18        // pages in the region
+#define MB_PAGE_SIZE 0x20    // distance between touched words
+#define MB_WRITE_PCT 0x28    // 0...100: share of pages written, the rest read
+#define MB_RANDOM 0x30       // nonzero: visit pages in a pseudo-random permutation
+#define MB_SEED 0x38         // seeds the permutation and the write choice
+#define MB_STAMP 0x40        // a written page gets the word MB_STAMP + page index
+#define MB_VCPU 0x48         // the vCPU index
+// Guest-written results.
+#define MB_WRITES 0x80       // pages written in the last pass
+#define MB_READS 0x88        // pages read in the last pass
+#define MB_TSC_START 0x90    // TSC at the start of the last pass
+#define MB_TSC_END 0x98      // TSC at its end
+#define MB_DONE_ITERATION 0xA0
+#define MB_CHECKSUM 0xA8     // sum of the words read, so reads are not elided
+#define MB_STATUS 0xB0       // a failing guest's reason code
+
+// Exception frame the IDT stubs leave at RSP (8-byte slots, lowest first):
+// saved RAX, vector, error code (0 where the CPU pushes none), then the
+// CPU's frame: RIP, CS, RFLAGS, RSP, SS.
+#define EXC_FRAME_SLOTS 8
+#define EXC_STUB_SIZE 16
+#define EXC_VECTORS 32
+
+#endif

@@ -1,0 +1,40 @@
+// The built-in guests, assembled into the kvmlab binary by SwiftPM.
+#ifndef KVMLAB_GUESTS_H
+#define KVMLAB_GUESTS_H
+#include "guest_abi.h"
+
+struct kvmlab_guest_blob {
+    const unsigned char *start;
+    const unsigned char *end;
+    // Offset of a notable instruction (e.g. the faulting one), or 0.
+    unsigned long marker;
+};
+
+#define KVMLAB_DECLARE_GUEST(name)                                              \
+    extern const unsigned char kvmlab_guest_##name##_start[];                   \
+    extern const unsigned char kvmlab_guest_##name##_end[];
+
+KVMLAB_DECLARE_GUEST(exceptions)
+KVMLAB_DECLARE_GUEST(hello)
+KVMLAB_DECLARE_GUEST(memstress)
+KVMLAB_DECLARE_GUEST(spin)
+KVMLAB_DECLARE_GUEST(fault)
+extern const unsigned char kvmlab_guest_fault_insn[];
+
+static inline struct kvmlab_guest_blob kvmlab_guest_exceptions(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_exceptions_start, kvmlab_guest_exceptions_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_hello(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_hello_start, kvmlab_guest_hello_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_memstress(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_memstress_start, kvmlab_guest_memstress_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_spin(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_spin_start, kvmlab_guest_spin_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_fault(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_fault_start, kvmlab_guest_fault_end,
+        (unsigned long)(kvmlab_guest_fault_insn - kvmlab_guest_fault_start)};
+}
+#endif
