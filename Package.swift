@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "VMM", dependencies: ["KVM", "CKVM", "Guests"]),
         .target(name: "Scenarios", dependencies: ["VMM", "KVM"]),
-        .target(name: "Report", dependencies: ["Scenarios", "KVM"]),
+        .target(name: "Report", dependencies: ["Scenarios", "VMM"]),
         .executableTarget(
             name: "kvmlab",
             dependencies: [

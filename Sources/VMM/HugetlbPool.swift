@@ -29,8 +29,8 @@ public enum HugetlbPool {
     static func require(pages: UInt64, pageSize: UInt64, backing: Backing) throws(KVMError) {
         let free = pool(pageSize: pageSize)?.free ?? 0
         guard UInt64(free) >= pages else {
-            throw KVMError("\(backing.rawValue) backing needs \(pages) free \(Sizes.format(pageSize)) pages, the pool has \(free)",
-                           errno: ENOMEM, hint: hint(pageSize: pageSize, pages: pages))
+            throw KVMError("reserve \(pages) \(Sizes.format(pageSize)) hugetlb pages for \(backing.rawValue)",
+                           errno: ENOMEM, hint: "the pool has \(free) free; " + hint(pageSize: pageSize, pages: pages))
         }
     }
 

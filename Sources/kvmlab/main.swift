@@ -1,32 +1,25 @@
-import VMM
-import KVM
+import ArgumentParser
 import Glibc
-let n = Int(CommandLine.arguments.dropFirst().first ?? "4")!
+import KVM
+import VMM
+
+// Parsing and running are separated so that every failure ends in one line
+// on stderr with the right status: 2 for usage, 1 for runtime errors.
 do {
-    let m = try Machine(MachineConfig(vcpus: n, testMemory: UInt64(n) << 22))
-    try m.load(GuestImage.builtin("hello")!)
-    let r = VCPURunner(machine: m) { _, _ in .finish }
-    try r.start()
-    print(r.wait(timeout: 10).filter { !$0.isSuccess })
-    let m2 = try Machine(MachineConfig(vcpus: 1, testMemory: 1 << 22))
-    try m2.load(GuestImage.builtin("fault")!)
-    let r2 = VCPURunner(machine: m2) { _, _ in .finish }
-    try r2.start()
-    for o in r2.wait(timeout: 10) { if case .exception(let e) = o { print(e) } else { print(o) } }
-    try m2.load(GuestImage.builtin("spin")!)
-    let r3 = VCPURunner(machine: m2) { _, _ in .finish }
-    try r3.start()
-    print(r3.wait(timeout: 1))
-    let m3 = try Machine(MachineConfig(vcpus: n, testMemory: UInt64(n) << 24))
-    let d = try MemstressDriver(machine: m3, params: MemstressParams(writePercent: 50, random: true))
-    let probe = try StatsProbe(machine: m3)
-    let s0 = try probe.sample()
-    try d.start()
-    for _ in 0..<3 {
-        guard let rep = d.runIteration() else { print(d.finish()); break }
-        print(rep.map { "\($0.writes)/\($0.reads) stamped=\(d.pagesStamped(vcpu: $0.vcpu, iteration: d.iteration))" })
+    var command = try Kvmlab.parseAsRoot()
+    try command.run()
+} catch let error as ConfigError {
+    Exit.fail(error.description, status: Exit.usage)
+} catch let error as KVMError {
+    Exit.fail(error.description, status: Exit.runtime)
+} catch let error as ExitCode {
+    exit(error.rawValue)
+} catch {
+    let code = Kvmlab.exitCode(for: error)
+    if code == .success {
+        print(Kvmlab.fullMessage(for: error))
+        exit(0)
     }
-    print(d.finish())
-    let dl = try probe.sample().delta(since: s0)
-    print(dl.vm.filter { $0.value != 0 }, dl.vcpus.filter { $0.value != 0 })
-} catch { print("error: \(error)") }
+    let message = Kvmlab.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    Exit.fail("\(message) (see 'kvmlab --help')", status: Exit.usage)
+}

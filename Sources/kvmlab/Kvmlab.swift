@@ -1,0 +1,19 @@
+import ArgumentParser
+
+struct Kvmlab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kvmlab",
+        abstract: "A micro-VMM that drives the kernel's real KVM to exercise its MMU.",
+        discussion: """
+        Examples:
+          kvmlab info                          what this host's KVM can do
+          kvmlab info --json                   the same as one JSON document
+          kvmlab run                           one vCPU says hello on the serial port
+          kvmlab run -v 64 --guest memstress -m 256m -i 5
+          kvmlab run --image guest.bin --cpl 0 --timeout 5
+
+        Exit status: 0 success, 1 runtime error, 2 usage error; `run` adds
+        3 guest failed, 4 guest fault, 5 timed out, 130 interrupted.
+        """,
+        subcommands: [InfoCommand.self, RunCommand.self])
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Glibc
+import Report
+import Scenarios
+import VMM
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Launch a test VM running a built-in guest or your own flat binary.",
+        discussion: """
+        Built-in guests: \(GuestImage.builtins.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ")).
+
+        A user image is a flat 64-bit binary loaded at 0x100000 and entered in
+        long mode with RDI = its mailbox and RSI = the vCPU index; bytes sent
+        to port 0x3f8 appear on stdout, and `out` of 2 to port 0xea ends the
+        vCPU (see README for the full ABI).
+
+        Examples:
+          kvmlab run --vcpus 4
+          kvmlab run -v 64 --guest memstress --memory 256m --iterations 5
+          kvmlab run --guest fault                     (exit status 4, register dump)
+          kvmlab run --image my.bin --cpl 0 --timeout 2
+        """)
+
+    @Option(name: [.customShort("v"), .long], help: "vCPUs, 1 up to KVM_CAP_MAX_VCPUS.") var vcpus = 1
+    @Option(name: [.customShort("m"), .long], help: "Test memory (k/m/g suffixes), split evenly between vCPUs.", transform: ByteSize.parse) var memory = ByteSize(bytes: 64 << 20)
+    @Option(name: [.customShort("s"), .long], help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
+    @Option(help: "Built-in guest to run.") var guest = "hello"
+    @Option(help: "Run this flat 64-bit binary instead of a built-in guest.") var image: String?
+    @Option(help: "Privilege level of the guest code: 3 (native) or 0.") var cpl: PrivilegeLevel = .user
+    @Option(help: "Seconds before the watchdog stops the guest.") var timeout = 30.0
+    @Option(name: [.customShort("i"), .long], help: "memstress: passes over memory.") var iterations = 3
+    @Option(name: [.customShort("w"), .long], help: "memstress: percent of pages written (the rest are read).") var writePercent = 100
+    @Flag(name: [.customShort("a"), .long], help: "memstress: visit pages in random order.") var random = false
+    @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin (e.g. 0,1 or 0-3).") var pin: CPUList?
+    @Flag(help: "Print one JSON document instead of text.") var json = false
+
+    func validate() throws {
+        guard vcpus >= 1 else { throw ValidationError("--vcpus must be at least 1, not \(vcpus)") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+        guard (0...100).contains(writePercent) else { throw ValidationError("--write-percent must be 0...100") }
+        guard memory.bytes >= 4096 else { throw ValidationError("--memory must be at least 4k") }
+        if image == nil && GuestImage.builtin(guest) == nil {
+            throw ValidationError("unknown guest '\(guest)'; built-in guests are \(GuestImage.builtins.keys.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        var config = LaunchConfig()
+        config.vcpus = vcpus
+        config.memory = memory.bytes
+        config.backing = backing
+        config.guest = guest
+        config.imagePath = image
+        config.cpl = cpl
+        config.timeout = timeout
+        config.iterations = iterations
+        config.writePercent = writePercent
+        config.random = random
+        config.pin = pin?.cpus ?? []
+        // In JSON mode the guest's serial output goes to stderr so stdout stays one document.
+        let toStderr: SerialConsole.Sink = { _, line in Exit.error(line) }
+        let result = try LaunchScenario.run(config, console: json ? toStderr : nil)
+        Exit.output(json ? try JSONDocument(command: "run", result: result).render() : LaunchReport.text(result))
+        switch result.status {
+        case .finished: return
+        case .error: throw ExitCode(1)
+        case .failed: throw ExitCode(3)
+        case .faulted: throw ExitCode(4)
+        case .timedOut: throw ExitCode(5)
+        case .interrupted: throw ExitCode(130)
+        }
+    }
+}
