@@ -28,20 +28,12 @@ extension Backing: ExpressibleByArgument {
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 
-/// "0,2,4-7" -> [0, 2, 4, 5, 6, 7].
-struct CPUList: ExpressibleByArgument, Sendable {
+/// A CPU list flag: "0,2,4-7".
+struct CPUListArgument: ExpressibleByArgument, Sendable {
     let cpus: [Int]
 
     init?(argument: String) {
-        var cpus: [Int] = []
-        for part in argument.split(separator: ",") {
-            let bounds = part.split(separator: "-", maxSplits: 1)
-            guard let low = Int(bounds[0]), low >= 0 else { return nil }
-            let high = bounds.count == 2 ? Int(bounds[1]) : low
-            guard let high, high >= low else { return nil }
-            cpus += Array(low...high)
-        }
-        guard !cpus.isEmpty else { return nil }
+        guard let cpus = CPUList.parse(argument) else { return nil }
         self.cpus = cpus
     }
 }

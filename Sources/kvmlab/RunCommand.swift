@@ -33,7 +33,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.customShort("i"), .long], help: "memstress: passes over memory.") var iterations = 3
     @Option(name: [.customShort("w"), .long], help: "memstress: percent of pages written (the rest are read).") var writePercent = 100
     @Flag(name: [.customShort("a"), .long], help: "memstress: visit pages in random order.") var random = false
-    @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin (e.g. 0,1 or 0-3).") var pin: CPUList?
+    @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin (e.g. 0,1 or 0-3).") var pin: CPUListArgument?
     @Flag(help: "Print one JSON document instead of text.") var json = false
 
     func validate() throws {

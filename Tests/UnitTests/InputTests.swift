@@ -1,0 +1,52 @@
+import Testing
+@testable import Scenarios
+@testable import VMM
+
+@Suite struct InputTests {
+    @Test(arguments: [("4096", 4096), ("64k", 65536), ("32M", 32 << 20), ("1g", 1 << 30), ("2GiB", 2 << 30), ("1t", 1 << 40)])
+    func sizesParse(text: String, bytes: UInt64) throws {
+        #expect(try Sizes.parse(text) == bytes)
+    }
+
+    @Test(arguments: ["", "12x", "-1", "1.5g", "k", "99999999999999999999", "16777216t"])
+    func badSizesAreRejected(text: String) {
+        #expect(throws: Sizes.ParseError.self) { try Sizes.parse(text) }
+    }
+
+    @Test func sizesFormat() {
+        #expect(Sizes.format(1 << 30) == "1 GiB")
+        #expect(Sizes.format(3 << 19) == "1.5 MiB")
+        #expect(Sizes.format(100) == "100 B")
+    }
+
+    @Test func cpuLists() {
+        #expect(CPUList.parse("0,2,4-6") == [0, 2, 4, 5, 6])
+        #expect(CPUList.parse("1") == [1])
+        #expect(CPUList.parse("3-1") == nil)
+        #expect(CPUList.parse("a") == nil)
+        #expect(CPUList.parse("1,,2") == nil)
+    }
+
+    @Test func machineConfigValidationNeedsNoKVMForSizes() {
+        // A slot split that leaves partial huge pages is refused up front.
+        let config = MachineConfig(vcpus: 1, testMemory: 3 << 20, backing: .anonymousHugetlb2MB, slots: 1)
+        #expect(config.testMemory % config.backing.pageSize != 0)
+    }
+
+    @Test func launchStatusTakesTheWorstOutcome() {
+        #expect(LaunchScenario.status(of: [.finished, .finished]) == .finished)
+        #expect(LaunchScenario.status(of: [.finished, .stopped(.timeout)]) == .timedOut)
+        #expect(LaunchScenario.status(of: [.stopped(.timeout), .failed(status: 1)]) == .failed)
+        #expect(LaunchScenario.status(of: [.crashed("x"), .failed(status: 1)]) == .faulted)
+        #expect(LaunchScenario.status(of: [.stopped(.interrupted), .finished]) == .interrupted)
+    }
+
+    @Test func mmuModeDetection() {
+        #expect(HostFingerprint.mmu(module: "kvm_pvm", parameters: [:]).0 == "shadow")
+        #expect(HostFingerprint.mmu(module: "kvm_intel", parameters: ["kvm.tdp_mmu": "Y", "kvm_intel.ept": "Y"]).0 == "tdp_mmu")
+        #expect(HostFingerprint.mmu(module: "kvm_intel", parameters: ["kvm.tdp_mmu": "N", "kvm_intel.ept": "Y"]).0 == "tdp_legacy")
+        #expect(HostFingerprint.mmu(module: "kvm_amd", parameters: ["kvm.tdp_mmu": "Y", "kvm_amd.npt": "0"]).0 == "shadow")
+        #expect(HostFingerprint.mmu(module: nil, parameters: [:]).0 == "unknown")
+        #expect(HostFingerprint.bracketed("always [madvise] never") == "madvise")
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+@testable import Report
+import VMM
+
+@Suite struct ReportTests {
+    @Test func tablesAlignColumns() {
+        var table = Table(headers: ["phase", "seconds"])
+        table.add(["populate", "1.5"])
+        table.add(["get", "10.25"])
+        let lines = table.render().split(separator: "\n")
+        #expect(lines.count == 4)
+        #expect(lines[2] == "populate      1.5")
+        #expect(lines[3] == "get         10.25")
+    }
+
+    @Test func jsonDocumentsCarrySchemaAndHost() throws {
+        struct Payload: Encodable { let seconds: Double }
+        let text = try JSONDocument(command: "test", result: Payload(seconds: 0.5)).render()
+        let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        #expect(object["schema"] as? String == "kvmlab/1")
+        #expect(object["command"] as? String == "test")
+        #expect((object["host"] as? [String: Any])?["kernel"] is String)
+        #expect((object["result"] as? [String: Any])?["seconds"] as? Double == 0.5)
+    }
+
+    @Test func byteFormatting() {
+        #expect(Format.bytes(64 << 20) == "64 MiB")
+        #expect(Format.bytes(1536) == "1.5 KiB")
+        #expect(Format.signed(3) == "+3")
+    }
+}
