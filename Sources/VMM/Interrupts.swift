@@ -19,6 +19,8 @@ public final class Interrupts: Sendable {
     public func install() {
         guard installed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
         ckvm_install_kick_handler(VCPURunner.kickSignal)
+        ckvm_unblock_signal(SIGINT)
+        ckvm_unblock_signal(SIGTERM)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return }
         let readFD = fds[0]

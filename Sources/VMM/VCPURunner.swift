@@ -46,6 +46,7 @@ public final class VCPURunner: @unchecked Sendable {
         for index in machine.vcpus.indices {
             machine.vcpus[index].setImmediateExit(false)
             let thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count]) { [self] in
+                ckvm_unblock_signal(VCPURunner.kickSignal)
                 let outcome = prologue?(index) == false ? .stopped(stopRequested ?? .host) : runLoop(index)
                 outcomes.withLock { $0[index] = outcome }
                 ended.add(1, ordering: .releasing)

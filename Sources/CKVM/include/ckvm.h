@@ -113,6 +113,15 @@ static inline int ckvm_install_kick_handler(int sig) {
 // Pins the calling thread to one CPU (raw syscall: the glibc CPU_SET
 // macros and pthread_setaffinity_np need _GNU_SOURCE, which Swift's Glibc
 // module is not built with).
+// A vCPU thread must receive the kick signal even if it inherited a mask
+// that blocks it (a parent process may spawn kvmlab with signals blocked).
+static inline int ckvm_unblock_signal(int sig) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
 static inline int ckvm_pin_self(int cpu) {
     uint64_t mask[16] = {0};
     if (cpu < 0 || cpu >= 1024) return -1;

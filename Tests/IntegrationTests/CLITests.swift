@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import VMM
+
+/// Runs the built kvmlab binary, which sits next to the test bundle.
+struct CLI {
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kvmlab").path
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct CLITests {
+    @Test func helloSucceeds() throws {
+        let result = try CLI.run(["run", "-v", "2"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("Hello from a kvmlab guest on vCPU 1"))
+        #expect(result.stdout.contains("status  finished"))
+    }
+
+    @Test func faultExitsFourWithARegisterDump() throws {
+        let result = try CLI.run(["run", "--guest", "fault"])
+        #expect(result.status == 4)
+        #expect(result.stdout.contains("#PF (vector 14)"))
+        #expect(result.stdout.contains("CR2 0x7fff00000000"))
+    }
+
+    @Test func timeoutExitsFive() throws {
+        let result = try CLI.run(["run", "--guest", "spin", "--timeout", "0.5"])
+        #expect(result.status == 5)
+        #expect(result.stdout.contains("timed_out"))
+    }
+
+    @Test func memstressJSONIsOneDocumentWithVerifiedPages() throws {
+        let result = try CLI.run(["run", "-v", "4", "--guest", "memstress", "-m", "16m", "-i", "2", "--json"])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        #expect(object["schema"] as? String == "kvmlab/1")
+        let passes = try #require((object["result"] as? [String: Any])?["passes"] as? [[String: Any]])
+        #expect(passes.count == 2)
+        for pass in passes { #expect(pass["pagesVerified"] as? Int == 4096) }
+    }
+
+    @Test func infoJSONReportsLimits() throws {
+        let result = try CLI.run(["info", "--json"])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let info = try #require(object["result"] as? [String: Any])
+        #expect((info["maxVCPUs"] as? Int ?? 0) >= 1)
+        #expect((info["vcpuStats"] as? [String])?.contains("pf_fixed") == true)
+        #expect(((object["host"] as? [String: Any])?["mmuMode"] as? String) != nil)
+    }
+
+    /// Bad input: one line on stderr, the right status, nothing on stdout.
+    @Test(arguments: [
+        (["run", "-v", "0"], Int32(2), "vcpus"),
+        (["run", "-v", "100000"], 2, "KVM_CAP_MAX_VCPUS"),
+        (["run", "-m", "12x"], 2, "not a size"),
+        (["run", "--guest", "nosuch"], 2, "unknown guest"),
+        (["run", "--cpl", "1"], 2, "cpl"),
+        (["run", "--image", "/nonexistent/kvmlab.bin"], 1, "ENOENT"),
+        (["frobnicate"], 2, "frobnicate"),
+    ])
+    func badInputGivesOneClearLine(arguments: [String], status: Int32, mentions: String) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status == status)
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stderr.lowercased().contains(mentions.lowercased()))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func emptyHugetlbPoolIsARuntimeErrorNamingThePool() throws {
+        let pool = try #require(HugetlbPool.pool(pageSize: 2 << 20))
+        let size = (pool.free + 1) * 2
+        let result = try CLI.run(["run", "-s", "anonymous_hugetlb_2mb", "-m", "\(size)m"])
+        #expect(result.status == 1)
+        #expect(result.stderr.split(separator: "\n").count == 1)
+        #expect(result.stderr.contains("/proc/sys/vm/nr_hugepages"))
+    }
+}

@@ -1,0 +1,86 @@
+import Glibc
+import Guests
+import KVM
+import Testing
+@testable import VMM
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct GuestTests {
+    func run(_ guest: String, vcpus: Int = 1, timeout: Double = 10, serial: CapturedSerial = CapturedSerial(), cpl: PrivilegeLevel = .user) throws -> [VCPUOutcome] {
+        let machine = try Machine(MachineConfig(vcpus: vcpus, testMemory: 2 << 20, cpl: cpl))
+        try machine.load(GuestImage.builtin(guest)!)
+        let runner = VCPURunner(machine: machine, console: SerialConsole(sink: serial.sink)) { _, _ in .resume }
+        try runner.start()
+        return runner.wait(timeout: timeout)
+    }
+
+    @Test(arguments: [PrivilegeLevel.user, .kernel])
+    func helloArrivesIntactFromEveryVCPU(cpl: PrivilegeLevel) throws {
+        let serial = CapturedSerial()
+        let outcomes = try run("hello", vcpus: 8, serial: serial, cpl: cpl)
+        #expect(outcomes.allSatisfy { $0.isSuccess })
+        let lines = serial.lines
+        #expect(lines.count == 8)
+        for (vcpu, text) in lines { #expect(text == "Hello from a kvmlab guest on vCPU \(vcpu)") }
+        #expect(Set(lines.map(\.vcpu)) == Set(0..<8))
+    }
+
+    @Test func faultIsReportedWithVectorRIPAndCR2() throws {
+        let outcomes = try run("fault", vcpus: 2)
+        let marker = GuestImage.builtin("fault")!.marker
+        #expect(marker > 0)
+        for (index, outcome) in outcomes.enumerated() {
+            guard case .exception(let report) = outcome else {
+                Issue.record("vCPU \(index) ended with \(outcome), not an exception")
+                continue
+            }
+            #expect(report.vcpu == index)
+            #expect(report.vector == 14)
+            #expect(report.rip == GuestLayout.codeAddress + UInt64(marker))
+            #expect(report.cr2 == 0x7fff_0000_0000)
+            #expect(report.errorCode & 0x4 != 0)  // U/S: the fault came from CPL3
+            #expect(report.cs & 3 == 3)
+            #expect(report.registers.first { $0.0 == "RAX" }?.1 == 0x7fff_0000_0000)
+        }
+    }
+
+    @Test func watchdogEndsAGuestThatSpinsForever() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let outcomes = try run("spin", vcpus: 2, timeout: 0.5)
+        #expect(outcomes == [.stopped(.timeout), .stopped(.timeout)])
+        #expect(clock.now - start < .seconds(20))  // it returned at all; not a speed check
+    }
+
+    @Test func userImageRunsFromAFile() throws {
+        // mov $'K', %al; mov $0x3f8, %dx; out %al, %dx; mov $'\n', %al; out %al, %dx; mov $2, %al; out %al, $0xea
+        let code: [UInt8] = [0xB0, 0x4B, 0x66, 0xBA, 0xF8, 0x03, 0xEE, 0xB0, 0x0A, 0xEE, 0xB0, 0x02, 0xE6, 0xEA]
+        let path = "/tmp/kvmlab-test-image-\(getpid()).bin"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = code.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        defer { unlink(path) }
+        let machine = try Machine(MachineConfig(vcpus: 1))
+        try machine.load(try GuestImage.load(path: path))
+        let serial = CapturedSerial()
+        let runner = VCPURunner(machine: machine, console: SerialConsole(sink: serial.sink)) { _, _ in .resume }
+        try runner.start()
+        #expect(runner.wait(timeout: 10) == [.finished])
+        #expect(serial.lines.map(\.text) == ["K"])
+    }
+
+    @Test func statsMoveWhenTheGuestTouchesMemory() throws {
+        let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 8 << 20))
+        let probe = try StatsProbe(machine: machine)
+        #expect(probe.vmNames.contains("pages_4k") || probe.vmNames.contains("pages_2m"))
+        #expect(probe.vcpuNames.contains("pf_fixed"))
+        let driver = try MemstressDriver(machine: machine, params: MemstressParams())
+        let before = try probe.sample()
+        try driver.start()
+        #expect(driver.runIteration(timeout: 20) != nil)
+        #expect(driver.finish().allSatisfy { $0.isSuccess })
+        let delta = try probe.sample().delta(since: before)
+        #expect((delta["pf_fixed"] ?? 0) > 0)
+        #expect((delta["pages_4k"] ?? 0) + (delta["pages_2m"] ?? 0) > 0)
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import KVM
+import VMM
+
+/// Whether this machine can run the integration tests, and why not.
+enum KVMAvailability {
+    static let problem: String? = {
+        do {
+            _ = try KVMDevice()
+            return nil
+        } catch {
+            return "needs a usable /dev/kvm (run as root, see README): \(error)"
+        }
+    }()
+
+    static var usable: Bool { problem == nil }
+
+    static var maxVCPUs: Int { (try? KVMDevice().maxVCPUs) ?? 1 }
+}
+
+/// Collects serial lines in memory for assertions.
+final class CapturedSerial: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [(Int, String)] = []
+
+    var sink: SerialConsole.Sink {
+        { [self] vcpu, line in
+            lock.lock()
+            storage.append((vcpu, line))
+            lock.unlock()
+        }
+    }
+
+    var lines: [(vcpu: Int, text: String)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage.map { (vcpu: $0.0, text: $0.1) }
+    }
+}
+
+/// Sets a hugetlb pool for a test and restores it afterwards.
+func withHugetlbPool<T>(pageSize: UInt64, pages: Int, _ body: () throws -> T) throws -> T? {
+    guard let before = HugetlbPool.pool(pageSize: pageSize) else { return nil }
+    defer { HugetlbPool.setTotal(before.total, pageSize: pageSize) }
+    guard let now = HugetlbPool.setTotal(before.total + pages, pageSize: pageSize), now >= before.total + pages else { return nil }
+    return try body()
+}
