@@ -103,7 +103,7 @@ public enum LaunchScenario {
             firstProblem: outcomes.lazy.compactMap { problem($0) }.first)
     }
 
-    static func status(of outcomes: [VCPUOutcome]) -> LaunchStatus {
+    public static func status(of outcomes: [VCPUOutcome]) -> LaunchStatus {
         var status = LaunchStatus.finished
         func rank(_ s: LaunchStatus) -> Int { [.finished, .interrupted, .timedOut, .failed, .faulted, .error].firstIndex(of: s)! }
         for outcome in outcomes {

@@ -26,6 +26,7 @@ public struct GuestImage: Sendable {
         "memstress": "dirties (or reads) one word per page of its region each pass",
         "spin": "loops forever with no exits (for watchdog tests)",
         "fault": "reads an unmapped address and takes a #PF",
+        "ping": "exits to the host in a loop, once per --iterations (exit round trips)",
     ]
 
     public static func builtin(_ name: String) -> GuestImage? {
@@ -34,6 +35,7 @@ public struct GuestImage: Sendable {
         case "memstress": return GuestImage(name: name, blob: kvmlab_guest_memstress())
         case "spin": return GuestImage(name: name, blob: kvmlab_guest_spin())
         case "fault": return GuestImage(name: name, blob: kvmlab_guest_fault())
+        case "ping": return GuestImage(name: name, blob: kvmlab_guest_ping())
         default: return nil
         }
     }

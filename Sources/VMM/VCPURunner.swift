@@ -21,6 +21,8 @@ public final class VCPURunner: @unchecked Sendable {
     private let outcomes: Mutex<[VCPUOutcome?]>
     private let finished = DispatchSemaphore(value: 0)
     private let stopHooks = Mutex<[@Sendable () -> Void]>([])
+    /// Ctrl-C stops this run from start() until wait() returns.
+    private var interruptToken: Int?
 
     private let prologue: (@Sendable (_ vcpu: Int) -> Bool)?
     private let ended = Atomic<Int>(0)
@@ -43,6 +45,7 @@ public final class VCPURunner: @unchecked Sendable {
     /// Starts one thread per vCPU, pinned to `pin[i % pin.count]` if given.
     public func start(pin: [Int] = []) throws {
         Interrupts.shared.install()
+        interruptToken = Interrupts.shared.add { [weak self] in self?.stop(.interrupted) }
         for index in machine.vcpus.indices {
             machine.vcpus[index].setImmediateExit(false)
             let thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count]) { [self] in
@@ -88,8 +91,10 @@ public final class VCPURunner: @unchecked Sendable {
     /// Waits for every vCPU; after `timeout` seconds the watchdog stops the
     /// rest. Joins all threads before returning.
     public func wait(timeout: Double? = nil) -> [VCPUOutcome] {
-        let token = Interrupts.shared.add { [weak self] in self?.stop(.interrupted) }
-        defer { Interrupts.shared.remove(token) }
+        defer {
+            if let token = interruptToken { Interrupts.shared.remove(token) }
+            interruptToken = nil
+        }
         let deadline = timeout.map { DispatchTime.now() + $0 }
         for _ in threads {
             if let deadline {

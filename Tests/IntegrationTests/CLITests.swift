@@ -92,3 +92,41 @@ struct CLITests {
         #expect(result.stderr.contains("/proc/sys/vm/nr_hugepages"))
     }
 }
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct InterruptTests {
+    /// Starts kvmlab, signals it after `delay` seconds, returns status and stdout.
+    func interrupt(_ arguments: [String], signal: Int32, after delay: Double) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = Pipe()
+        try process.run()
+        Thread.sleep(forTimeInterval: delay)
+        kill(process.processIdentifier, signal)
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self))
+    }
+
+    @Test func ctrlCStopsASpinningGuestAndStillReports() throws {
+        let (status, stdout) = try interrupt(["run", "-v", "2", "--guest", "spin", "--timeout", "60"], signal: SIGINT, after: 0.5)
+        #expect(status == 130)
+        #expect(stdout.contains("status  interrupted"))
+        #expect(stdout.contains("2 stopped"))
+    }
+
+    @Test func sigtermStopsMemstressBetweenPassesAndReportsThem() throws {
+        let (status, stdout) = try interrupt(["run", "-v", "2", "--guest", "memstress", "-m", "64m", "-i", "100000", "--json"],
+                                             signal: SIGTERM, after: 1.5)
+        #expect(status == 130)
+        let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as! [String: Any]
+        let result = try #require(object["result"] as? [String: Any])
+        #expect(result["status"] as? String == "interrupted")
+        let passes = try #require(result["passes"] as? [[String: Any]])
+        #expect(!passes.isEmpty)
+        for pass in passes { #expect(pass["pagesVerified"] as? Int == 16384) }
+    }
+}

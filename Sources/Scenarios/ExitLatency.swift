@@ -1,0 +1,74 @@
+import Glibc
+import Guests
+import KVM
+import VMM
+
+/// `kvmlab exit-latency`: the cost of one userspace exit round trip
+/// (guest `out` -> KVM_RUN returns -> host handles it -> KVM_RUN again).
+public struct ExitLatencyConfig: Sendable {
+    public var vcpus = 1
+    public var exits = 100_000
+    public var cpl: PrivilegeLevel = .user
+    public var pin: [Int] = []
+    public var timeout: Double = 120
+
+    public init() {}
+}
+
+public struct ExitLatencyResult: Sendable {
+    public let config: ExitLatencyConfig
+    /// Seconds from VM creation until every vCPU thread was started.
+    public let setupSeconds: Double
+    /// Wall time of the measured loop, all vCPUs together.
+    public let seconds: Double
+    /// Every round trip of every vCPU, in seconds (host clock between exits).
+    public let roundTrips: [Double]
+    /// Exits each vCPU counted in its mailbox (guest side).
+    public let guestExits: [UInt64]
+    public let outcomes: [VCPUOutcome]
+
+    public var totalExits: Int { roundTrips.count + config.vcpus }
+}
+
+public enum ExitLatencyScenario {
+    public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {
+        guard config.exits >= 2 else { throw ConfigError("--exits must be at least 2") }
+        let setup = Stopwatch()
+        let machine = try Machine(MachineConfig(vcpus: config.vcpus, cpl: config.cpl))
+        try machine.load(GuestImage.builtin("ping")!)
+        // One preallocated buffer per vCPU: the hot path only stores a time.
+        let stamps = (0..<config.vcpus).map { _ in UnsafeMutableBufferPointer<UInt64>.allocate(capacity: config.exits) }
+        defer { stamps.forEach { $0.deallocate() } }
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: config.vcpus)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        let box = UncheckedBuffers(stamps: stamps, counts: counts)
+        let limit = config.exits
+        let runner = VCPURunner(machine: machine) { vcpu, _ in
+            let n = box.counts[vcpu]
+            box.stamps[vcpu][n] = Stopwatch.now()
+            box.counts[vcpu] = n + 1
+            return n + 1 >= limit ? .finish : .resume
+        }
+        let clock = Stopwatch()
+        try runner.start(pin: config.pin)
+        let setupSeconds = setup.seconds - clock.seconds
+        let outcomes = runner.wait(timeout: config.timeout)
+        let seconds = clock.seconds
+        var trips: [Double] = []
+        trips.reserveCapacity(config.vcpus * config.exits)
+        for vcpu in 0..<config.vcpus {
+            let n = counts[vcpu]
+            if n > 1 { for i in 1..<n { trips.append(Double(stamps[vcpu][i] - stamps[vcpu][i - 1]) / 1e9) } }
+        }
+        return ExitLatencyResult(config: config, setupSeconds: setupSeconds, seconds: seconds, roundTrips: trips,
+                                 guestExits: machine.vcpus.indices.map { machine.mailbox($0)[MB_DONE_ITERATION] },
+                                 outcomes: outcomes)
+    }
+}
+
+/// Per-vCPU buffers each written by exactly one vCPU thread.
+private struct UncheckedBuffers: @unchecked Sendable {
+    let stamps: [UnsafeMutableBufferPointer<UInt64>]
+    let counts: UnsafeMutableBufferPointer<Int>
+}
