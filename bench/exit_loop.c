@@ -1,0 +1,119 @@
+// The reference for `make bench`: the smallest C program that does what
+// `kvmlab exit-latency` measures. One vCPU in 64-bit mode at CPL3 (or CPL0)
+// runs `incq (%rdi); out %al, $0xea; jmp` and the host re-enters KVM_RUN
+// after every exit. Prints: exits, seconds, microseconds per exit.
+//
+// Build: cc -O2 -o exit_loop exit_loop.c    Run: ./exit_loop EXITS [CPL]
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MEM_SIZE (4 << 20)
+#define PML4 0x1000
+#define PDPT 0x2000
+#define PD 0x3000
+#define GDT 0x4000
+#define TSS 0x5000 // 104-byte TSS + 8 KiB I/O bitmap (all ports allowed)
+#define CODE 0x10000
+#define MAILBOX 0x20000
+#define STACK 0x30000
+
+static void die(const char *what) {
+    perror(what);
+    exit(1);
+}
+
+static void flat(struct kvm_segment *s, uint16_t selector, int code) {
+    memset(s, 0, sizeof(*s));
+    s->selector = selector;
+    s->limit = 0xffffffff;
+    s->present = 1;
+    s->dpl = selector & 3;
+    s->s = 1;
+    s->g = 1;
+    s->type = code ? 11 : 3;
+    s->l = code;
+    s->db = !code;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+    long exits = argc > 1 ? atol(argv[1]) : 100000;
+    int cpl = argc > 2 ? atoi(argv[2]) : 3;
+    int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm < 0) die("open /dev/kvm");
+    int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+    if (vm < 0) die("KVM_CREATE_VM");
+    uint8_t *mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    struct kvm_userspace_memory_region region = {.slot = 0, .memory_size = MEM_SIZE, .userspace_addr = (uint64_t)mem};
+    if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region)) die("KVM_SET_USER_MEMORY_REGION");
+
+    uint64_t *pml4 = (uint64_t *)(mem + PML4), *pdpt = (uint64_t *)(mem + PDPT), *pd = (uint64_t *)(mem + PD);
+    pml4[0] = PDPT | 7;
+    pdpt[0] = PD | 7;
+    pd[0] = 0x87; // one 2 MiB user page covers everything
+    uint64_t *gdt = (uint64_t *)(mem + GDT);
+    gdt[1] = 0x00af9b000000ffffull; // kernel code
+    gdt[2] = 0x00cf93000000ffffull; // kernel data
+    gdt[3] = 0x00cff3000000ffffull; // user data
+    gdt[4] = 0x00affb000000ffffull; // user code
+    *(uint16_t *)(mem + TSS + 0x66) = 0x68; // I/O bitmap right after the TSS, all zero
+    mem[TSS + 0x68 + 0x2000] = 0xff;
+    static const uint8_t code[] = {0x48, 0xff, 0x07, 0xb0, 0x01, 0xe6, 0xea, 0xeb, 0xf7};
+    memcpy(mem + CODE, code, sizeof(code));
+
+    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+    if (cpu < 0) die("KVM_CREATE_VCPU");
+    struct {
+        struct kvm_cpuid2 header;
+        struct kvm_cpuid_entry2 entries[256];
+    } cpuid = {.header.nent = 256};
+    if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) == 0) ioctl(cpu, KVM_SET_CPUID2, &cpuid);
+    struct kvm_run *run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
+    struct kvm_sregs sregs;
+    if (ioctl(cpu, KVM_GET_SREGS, &sregs)) die("KVM_GET_SREGS");
+    sregs.cr0 = 0x80050033;
+    sregs.cr3 = PML4;
+    sregs.cr4 = 0x620;
+    sregs.efer = 0xd01;
+    flat(&sregs.cs, cpl == 3 ? 0x23 : 0x08, 1);
+    flat(&sregs.ss, cpl == 3 ? 0x1b : 0x10, 0);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
+    memset(&sregs.tr, 0, sizeof(sregs.tr));
+    sregs.tr.base = TSS;
+    sregs.tr.limit = 0x68 + 0x2000;
+    sregs.tr.selector = 0x28;
+    sregs.tr.type = 11;
+    sregs.tr.present = 1;
+    sregs.gdt.base = GDT;
+    sregs.gdt.limit = 7 * 8 - 1;
+    if (ioctl(cpu, KVM_SET_SREGS, &sregs)) die("KVM_SET_SREGS");
+    struct kvm_regs regs = {.rip = CODE, .rsp = STACK, .rdi = MAILBOX, .rflags = 0x3002};
+    if (ioctl(cpu, KVM_SET_REGS, &regs)) die("KVM_SET_REGS");
+
+    double start = now();
+    for (long i = 0; i < exits; i++) {
+        if (ioctl(cpu, KVM_RUN, 0)) die("KVM_RUN");
+        if (run->exit_reason != KVM_EXIT_IO || run->io.port != 0xea) {
+            fprintf(stderr, "unexpected exit %u\n", run->exit_reason);
+            return 1;
+        }
+    }
+    double seconds = now() - start;
+    uint64_t counted = *(uint64_t *)(mem + MAILBOX);
+    printf("{\"exits\": %ld, \"guest_exits\": %llu, \"seconds\": %.9f, \"us_per_exit\": %.3f}\n", exits,
+           (unsigned long long)counted, seconds, seconds / exits * 1e6);
+    return counted == (uint64_t)exits ? 0 : 1;
+}

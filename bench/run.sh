@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# make bench: kvmlab against a minimal C loop, interleaved in one sitting so
+# that host noise hits both alike. Medians of ROUNDS runs; results also in
+# bench/out/results.json. Needs /dev/kvm (run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+EXITS=${EXITS:-100000}
+KVMLAB=${KVMLAB:-.build/release/kvmlab}
+OUT=bench/out
+mkdir -p "$OUT"
+cc -O2 -Wall -o "$OUT/exit_loop" bench/exit_loop.c
+
+raw="$OUT/raw.jsonl"
+: > "$raw"
+# One line per measurement: {"case", "round", "data": the program's JSON}.
+record() {
+    python3 -c 'import json, sys; print(json.dumps({"case": sys.argv[1], "round": int(sys.argv[2]), "data": json.loads(sys.argv[3])}))' \
+        "$1" "$2" "$3" >> "$raw"
+}
+
+echo "exit round trip: $ROUNDS rounds of $EXITS exits (CPL3) and $((EXITS / 5)) (CPL0), C and kvmlab interleaved"
+for round in $(seq 1 "$ROUNDS"); do
+    record c_cpl3 "$round" "$("$OUT/exit_loop" "$EXITS" 3)"
+    record kvmlab_cpl3 "$round" "$("$KVMLAB" exit-latency -n "$EXITS" --json)"
+    record c_cpl0 "$round" "$("$OUT/exit_loop" $((EXITS / 5)) 0)"
+    record kvmlab_cpl0 "$round" "$("$KVMLAB" exit-latency -n $((EXITS / 5)) --cpl 0 --json)"
+done
+
+echo "VM create and start: 1, 64, 256, 1024 vCPUs, $ROUNDS rounds each"
+for round in $(seq 1 "$ROUNDS"); do
+    for vcpus in 1 64 256 1024; do
+        record "start_$vcpus" "$round" "$("$KVMLAB" exit-latency -v "$vcpus" -n 2 --json)"
+    done
+done
+
+python3 bench/summarize.py "$raw" "$OUT/results.json"
