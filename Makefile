@@ -22,7 +22,7 @@ run: release
 # (run `sudo make test`) and skip with a reason where they cannot run.
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-xctest
 
 bench: release
 	bash bench/run.sh

@@ -37,7 +37,7 @@ public struct Table: Sendable {
 
     static func isNumeric(_ cell: String) -> Bool {
         guard let first = cell.first else { return false }
-        return first.isNumber || (first == "-" && cell.dropFirst().first?.isNumber == true)
+        return first.isNumber || ((first == "-" || first == "+") && cell.dropFirst().first?.isNumber == true)
     }
 }
 

@@ -122,7 +122,7 @@ public enum LaunchScenario {
         return status
     }
 
-    static func problem(_ outcome: VCPUOutcome) -> String? {
+    public static func problem(_ outcome: VCPUOutcome) -> String? {
         switch outcome {
         case .finished, .stopped(.host): return nil
         case .failed(let status): return "guest reported failure, status \(status)"

@@ -66,7 +66,7 @@ public final class Machine: @unchecked Sendable {
         if !config.disabledQuirks.isEmpty { try vm.disableQuirks(config.disabledQuirks) }
         if let flags = config.manualProtect { try vm.enableManualDirtyLogProtect(initiallySet: flags.contains(.initiallySet)) }
         if let entries = config.dirtyRingEntries {
-            try vm.enableCap(.dirtyLogRing, UInt64(entries * MemoryLayout<kvm_dirty_gfn>.stride))
+            try vm.enableCap(.dirtyLogRing, VirtualMachine.dirtyRingBytes(entries: entries))
         }
         try vm.setMemoryRegion(MemorySlot(slot: Machine.systemSlot, guestPhysicalAddress: 0, size: layout.systemSize, hostAddress: system.base))
         testSlots = []
@@ -147,6 +147,27 @@ public final class Machine: @unchecked Sendable {
             try vcpu.setSpecialRegisters(LongMode.specialRegisters(from: vcpu.getSpecialRegisters(), layout: layout, vcpu: index, cpl: config.cpl))
             try vcpu.setRegisters(LongMode.registers(layout: layout, vcpu: index, entry: GuestLayout.codeAddress))
         }
+    }
+
+    /// Sets flags (e.g. dirty logging) on every test slot; returns the
+    /// seconds each KVM_SET_USER_MEMORY_REGION took.
+    public func setTestSlotFlags(_ flags: MemorySlot.Flags) throws -> [Double] {
+        var times: [Double] = []
+        for index in testSlots.indices {
+            var slot = testSlots[index]
+            slot.flags = flags
+            let start = Machine.monotonicNanoseconds()
+            try vm.setMemoryRegion(slot)
+            times.append(Double(Machine.monotonicNanoseconds() - start) / 1e9)
+            testSlots[index] = slot
+        }
+        return times
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
     public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }

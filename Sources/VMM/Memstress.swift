@@ -75,6 +75,12 @@ public final class MemstressDriver: @unchecked Sendable {
     /// Runs one pass on every vCPU and returns their reports, or nil if the
     /// run ended first (a fault, the watchdog, Ctrl-C).
     public func runIteration(timeout: Double? = nil) -> [PassReport]? {
+        beginIteration()
+        return awaitIteration(timeout: timeout)
+    }
+
+    /// Opens the next pass; the vCPUs start on it at once.
+    public func beginIteration() {
         iteration += 1
         for index in machine.vcpus.indices {
             let mailbox = machine.mailbox(index)
@@ -83,6 +89,10 @@ public final class MemstressDriver: @unchecked Sendable {
             mailbox[MB_SEED] = params.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(index) << 20 ^ UInt64(iteration)
         }
         gate.open(iteration)
+    }
+
+    /// Waits until every vCPU has reported the open pass.
+    public func awaitIteration(timeout: Double? = nil) -> [PassReport]? {
         let deadline = timeout.map { DispatchTime.now() + $0 }
         var waiting = machine.vcpus.count
         while waiting > 0 {

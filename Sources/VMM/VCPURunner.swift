@@ -21,6 +21,8 @@ public final class VCPURunner: @unchecked Sendable {
     private let outcomes: Mutex<[VCPUOutcome?]>
     private let finished = DispatchSemaphore(value: 0)
     private let stopHooks = Mutex<[@Sendable () -> Void]>([])
+    /// Called on a vCPU thread whose dirty ring is full, before it re-enters.
+    public var onDirtyRingFull: (@Sendable (_ vcpu: Int) -> Void)?
     /// Ctrl-C stops this run from start() until wait() returns.
     private var interruptToken: Int?
 
@@ -147,6 +149,9 @@ public final class VCPURunner: @unchecked Sendable {
                 }
             case KVM_EXIT_HLT:
                 return .finished
+            case KVM_EXIT_DIRTY_RING_FULL:
+                guard let onDirtyRingFull else { return .crashed("vCPU \(index): dirty ring full and nobody harvests it") }
+                onDirtyRingFull(index)
             case KVM_EXIT_INTR:
                 continue
             case KVM_EXIT_MMIO:

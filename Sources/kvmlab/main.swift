@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import KVM
+import Scenarios
 import VMM
 
 // Parsing and running are separated so that every failure ends in one line
@@ -11,6 +12,8 @@ do {
 } catch let error as ConfigError {
     Exit.fail(error.description, status: Exit.usage)
 } catch let error as KVMError {
+    Exit.fail(error.description, status: Exit.runtime)
+} catch let error as RunFailure {
     Exit.fail(error.description, status: Exit.runtime)
 } catch let error as ExitCode {
     exit(error.rawValue)

@@ -71,6 +71,10 @@ static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckvm_pre_fault_memory);
 
+// _BITUL() constants are not imported by Swift.
+static const uint32_t CKVM_DIRTY_GFN_F_DIRTY = KVM_DIRTY_GFN_F_DIRTY;
+static const uint32_t CKVM_DIRTY_GFN_F_RESET = KVM_DIRTY_GFN_F_RESET;
+
 // ---- Non-variadic shims ------------------------------------------------
 static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long arg) {
     return ioctl(fd, request, arg);
@@ -143,6 +147,12 @@ static inline uint64_t ckvm_load_u64(const void *p) {
 }
 static inline void ckvm_store_u64(void *p, uint64_t v) {
     __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE);
+}
+static inline uint32_t ckvm_load_u32(const void *p) {
+    return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE);
+}
+static inline void ckvm_store_u32(void *p, uint32_t v) {
+    __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE);
 }
 
 // Routes SIGINT/SIGTERM to `pipe_write_fd` (see ckvm.c).
