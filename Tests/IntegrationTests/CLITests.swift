@@ -74,6 +74,11 @@ struct CLITests {
         (["run", "--cpl", "1"], 2, "cpl"),
         (["run", "--image", "/nonexistent/kvmlab.bin"], 1, "ENOENT"),
         (["frobnicate"], 2, "frobnicate"),
+        (["dirty-log", "-v", "2", "-b", "12k", "-x", "4"], 2, "does not split evenly"),
+        (["dirty-log", "-b", "1m", "--ring", "1000"], 2, "power of two"),
+        (["dirty-log", "-v", "64", "-b", "1t"], 2, "RAM"),
+        (["dirty-log", "-b", "1m", "-g", "--initially-set", "on"], 2, "manual protect"),
+        (["dirty-log", "-b", "1m", "--initially-set", "maybe"], 2, "initially-set"),
     ])
     func badInputGivesOneClearLine(arguments: [String], status: Int32, mentions: String) throws {
         let result = try CLI.run(arguments)
