@@ -35,3 +35,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 python3 bench/summarize.py "$raw" "$OUT/results.json"
+
+echo
+echo "dirty logging: kvmlab dirty-log against dirty_log_perf_test"
+bash bench/dirty-log.sh

@@ -78,3 +78,19 @@ public final class VCPU: @unchecked Sendable {
         return try StatsFile(fd: FileDescriptor(raw))
     }
 }
+
+extension VCPU {
+    /// guest TSC - host TSC, measured with KVM_GET_MSRS(IA32_TSC) between two
+    /// host TSC reads (best of `tries`, so the error is one short ioctl).
+    public func guestTSCOffset(tries: Int = 16) throws(KVMError) -> (offset: Int64, uncertainty: UInt64) {
+        var best: (Int64, UInt64)?
+        for _ in 0..<tries {
+            var guest: UInt64 = 0, before: UInt64 = 0, after: UInt64 = 0
+            guard ckvm_guest_tsc(fd.raw, &guest, &before, &after) == 0 else { throw KVMError.last("KVM_GET_MSRS(IA32_TSC) on vCPU \(id)") }
+            let window = after &- before
+            let offset = Int64(bitPattern: guest &- (before &+ window / 2))
+            if best == nil || window < best!.1 { best = (offset, window) }
+        }
+        return (best!.0, best!.1)
+    }
+}

@@ -26,6 +26,7 @@ public struct GuestImage: Sendable {
         "memstress": "dirties (or reads) one word per page of its region each pass",
         "spin": "loops forever with no exits (for watchdog tests)",
         "fault": "reads an unmapped address and takes a #PF",
+        "jitter": "the jitter probe: times every loop with rdtsc, no exits (see kvmlab jitter)",
         "ping": "exits to the host in a loop, once per --iterations (exit round trips)",
     ]
 
@@ -36,6 +37,7 @@ public struct GuestImage: Sendable {
         case "spin": return GuestImage(name: name, blob: kvmlab_guest_spin())
         case "fault": return GuestImage(name: name, blob: kvmlab_guest_fault())
         case "ping": return GuestImage(name: name, blob: kvmlab_guest_ping())
+        case "jitter": return GuestImage(name: name, blob: kvmlab_guest_jitter())
         default: return nil
         }
     }

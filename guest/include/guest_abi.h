@@ -36,6 +36,16 @@
 #define MB_CHECKSUM 0xA8     // sum of the words read, so reads are not elided
 #define MB_STATUS 0xB0       // a failing guest's reason code
 
+// jitter probe: parameters and results beyond the common ones.
+#define MB_THRESHOLD 0x50        // gaps above this many TSC cycles become events
+#define MB_EVENT_CAPACITY 0x58   // ring entries, a power of two
+#define MB_LOOPS 0xB8            // loop iterations so far
+#define MB_EVENT_INDEX 0xC0      // events recorded so far (ring index = this % capacity)
+#define MB_BUCKETS 0x400         // 64 counters: gaps with floor(log2(gap)) = i
+#define MB_BUCKET_COUNT 64
+#define MB_EVENTS 0x1000         // ring of {u64 tsc at the gap's end, u64 gap}
+#define MB_EVENTS_MAX 3840       // what fits below the mailbox's end
+
 // Exception frame the IDT stubs leave at RSP (8-byte slots, lowest first):
 // saved RAX, vector, error code (0 where the CPU pushes none), then the
 // CPU's frame: RIP, CS, RFLAGS, RSP, SS.

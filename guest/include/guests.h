@@ -19,6 +19,7 @@ KVMLAB_DECLARE_GUEST(hello)
 KVMLAB_DECLARE_GUEST(memstress)
 KVMLAB_DECLARE_GUEST(spin)
 KVMLAB_DECLARE_GUEST(ping)
+KVMLAB_DECLARE_GUEST(jitter)
 KVMLAB_DECLARE_GUEST(fault)
 extern const unsigned char kvmlab_guest_fault_insn[];
 
@@ -36,6 +37,9 @@ static inline struct kvmlab_guest_blob kvmlab_guest_spin(void) {
 }
 static inline struct kvmlab_guest_blob kvmlab_guest_ping(void) {
     return (struct kvmlab_guest_blob){kvmlab_guest_ping_start, kvmlab_guest_ping_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_jitter(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_jitter_start, kvmlab_guest_jitter_end, 0};
 }
 static inline struct kvmlab_guest_blob kvmlab_guest_fault(void) {
     return (struct kvmlab_guest_blob){kvmlab_guest_fault_start, kvmlab_guest_fault_end,

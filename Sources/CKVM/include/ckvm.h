@@ -75,7 +75,26 @@ static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckv
 static const uint32_t CKVM_DIRTY_GFN_F_DIRTY = KVM_DIRTY_GFN_F_DIRTY;
 static const uint32_t CKVM_DIRTY_GFN_F_RESET = KVM_DIRTY_GFN_F_RESET;
 
-// ---- Non-variadic shims ------------------------------------------------
+// ---- Non-variadic shims
+
+// The guest's TSC (MSR 0x10) read with KVM_GET_MSRS, bracketed by host TSC
+// reads so the caller can bound the guest-host TSC offset.
+static inline int ckvm_guest_tsc(int vcpu_fd, uint64_t *guest, uint64_t *host_before, uint64_t *host_after) {
+    struct {
+        struct kvm_msrs header;
+        struct kvm_msr_entry entry;
+    } msrs = {0};
+    uint32_t lo, hi;
+    msrs.header.nmsrs = 1;
+    msrs.entry.index = 0x10;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    *host_before = ((uint64_t)hi << 32) | lo;
+    int got = ioctl(vcpu_fd, KVM_GET_MSRS, &msrs);
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    *host_after = ((uint64_t)hi << 32) | lo;
+    *guest = msrs.entry.data;
+    return got == 1 ? 0 : -1;
+}
 static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long arg) {
     return ioctl(fd, request, arg);
 }

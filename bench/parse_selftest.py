@@ -1,0 +1,28 @@
+"""Reads dirty_log_perf_test's text output (stdin) into one JSON line."""
+import json
+import re
+import sys
+
+config, round_, status, wall = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) / 1e9
+text = sys.stdin.read()
+phases = {}
+patterns = {
+    "populate": r"Populate memory time: (\d+)\.(\d+)s",
+    "enable": r"Enabling dirty logging time: (\d+)\.(\d+)s",
+    "get_total": r"Get dirty log over \d+ iterations took (\d+)\.(\d+)s",
+    "clear_total": r"Clear dirty log over \d+ iterations took (\d+)\.(\d+)s",
+    "disable": r"Disabling dirty logging time: (\d+)\.(\d+)s",
+}
+for name, pattern in patterns.items():
+    match = re.search(pattern, text)
+    if match:
+        # The selftest prints seconds and nanoseconds as "%ld.%.9lds".
+        phases[name] = int(match.group(1)) + int(match.group(2).ljust(9, "0")[:9]) / 1e9
+dirty = [int(s) + int(ns.ljust(9, "0")[:9]) / 1e9 for s, ns in re.findall(r"Iteration \d+ dirty memory time: (\d+)\.(\d+)s", text)]
+if dirty:
+    phases["dirty_total"] = sum(dirty)
+last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [""]
+lines = [l.strip() for l in text.splitlines()]
+failure = None if status == 0 else next((l for l in lines if "exit_reason" in l), next((l for l in lines if "Assertion" in l), last[0]))
+print(json.dumps({"tool": "selftest", "config": config, "round": round_, "status": status, "wall": wall,
+                  "phases": phases, "failure": failure}))
