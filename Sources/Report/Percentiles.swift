@@ -9,6 +9,17 @@ public struct Percentiles: Sendable, Codable, Equatable {
     public let max: Double
     public let mean: Double
 
+    public init(count: Int, min: Double, p50: Double, p90: Double, p99: Double, p999: Double, max: Double, mean: Double) {
+        self.count = count
+        self.min = min
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.p999 = p999
+        self.max = max
+        self.mean = mean
+    }
+
     public init?(_ values: [Double]) {
         guard !values.isEmpty else { return nil }
         self.init(sorted: values.sorted())

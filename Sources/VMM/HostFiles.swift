@@ -46,7 +46,7 @@ public enum HostFiles {
 }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String {
+    public func trimmingCharacters(in set: String) -> String {
         let chars = Set(set)
         var slice = Substring(self)
         while let first = slice.first, chars.contains(first) { slice = slice.dropFirst() }

@@ -1,0 +1,74 @@
+import Foundation
+import Scenarios
+import VMM
+
+/// `kvmlab jitter` as text, CSV and SVG.
+public enum JitterReport {
+    public static func text(_ summary: JitterSummary) -> String {
+        var out = keyValues(nil, [
+            ("vm", "\(summary.vcpus) vCPUs, \(Format.bytes(summary.workingSetBytes)) working set each, probe at CPL3"),
+            ("churn", "\(summary.operation): \(summary.operationSummary), \(Format.fixed(summary.requestedRate, 0))/s requested"),
+            ("SLOT_ZAP_ALL", summary.zapAllQuirk),
+            ("threshold", "\(Format.micros(summary.thresholdSeconds)) µs; stalls attributed within \(Format.micros(summary.windowSeconds)) µs of an operation"),
+            ("tsc", "\(summary.tscKHz) kHz (\(summary.tscSource)), guest/host offset ±\(Format.micros(summary.offsetUncertaintySeconds)) µs"),
+            ("main thread", summary.realtime),
+        ])
+        var table = Table(title: "\nGaps between probe loops, all vCPUs (µs)",
+                          headers: ["phase", "p50", "p90", "p99", "p99.9", "max", "stalls", "rounds/s", "stalls/round", "worst vCPU"])
+        for phase in summary.phases {
+            let p = phase.gapSeconds
+            table.add([phase.name, p.map { micros3($0.p50) } ?? "-", p.map { micros3($0.p90) } ?? "-",
+                       p.map { micros3($0.p99) } ?? "-", p.map { micros3($0.p999) } ?? "-", p.map { micros3($0.max) } ?? "-",
+                       "\(phase.stalls)", phase.rounds > 0 ? Format.fixed(phase.roundsPerSecond, 1) : "-",
+                       phase.stallsPerRound.map { Format.fixed($0, 2) } ?? "-",
+                       phase.worstVCPU.map { "\($0.vcpu) (\(Format.micros($0.maxStallSeconds)) µs)" } ?? "-"])
+        }
+        out += table.render()
+        out += "(below the threshold: log2-bucket upper bounds; above it: exact)\n"
+        if let baseline = summary.phases.first, let cycles = baseline.medianGapCycles {
+            out += "probe floor: median gap ≤ \(Int(cycles)) cycles in the baseline (one rdtsc, one store, one page touch, bookkeeping)\n"
+        }
+        for phase in summary.phases where !phase.ioctlSeconds.isEmpty {
+            var ioctls = Table(title: "\nHost memslot ioctls during \(phase.name) (µs)", headers: ["op", "count", "p50", "p90", "p99", "max"])
+            for (kind, p) in phase.ioctlSeconds.sorted(by: { $0.key < $1.key }) {
+                ioctls.add([kind, "\(p.count)", Format.micros(p.p50), Format.micros(p.p90), Format.micros(p.p99), Format.micros(p.max)])
+            }
+            out += ioctls.render()
+        }
+        let keys = ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_taken", "exits"]
+        var stats = Table(title: "\nKVM stats per phase", headers: ["stat"] + summary.phases.map(\.name))
+        for key in keys where summary.phases.contains(where: { $0.stats?[key] != nil }) {
+            stats.add([key] + summary.phases.map { $0.stats?[key].map(Format.signed) ?? "-" })
+        }
+        out += stats.render()
+        if summary.lostStalls > 0 { out += "\n\(summary.lostStalls) stalls were overwritten in the guests' rings before the host read them\n" }
+        out += "\nstatus: \(summary.status)\n"
+        for problem in summary.problems { out += "  \(problem)\n" }
+        return out
+    }
+
+    /// Every stall and every operation, ordered by time (seconds since the
+    /// baseline began). A stall's op_index names the operation it is
+    /// attributed to; an operation's is its own index.
+    public static func csv(_ result: JitterResult) -> String {
+        let analysis = JitterAnalysis(result)
+        var rows: [(Double, String)] = []
+        for phase in [result.baseline, result.churn] {
+            for (index, op) in phase.ops.enumerated() {
+                let time = analysis.time(op.startTSC)
+                rows.append((time, "op,\(phase.name),,\(fixed9(time)),\(fixed3(analysis.seconds(op.endTSC &- op.startTSC) * 1e6)),\(op.kind),\(index)"))
+            }
+            for stall in phase.stalls {
+                let time = analysis.time(stall.endTSC &- stall.cycles)
+                let op = analysis.attribute(stall, ops: phase.ops).map(String.init) ?? ""
+                rows.append((time, "stall,\(phase.name),\(stall.vcpu),\(fixed9(time)),\(fixed3(analysis.seconds(stall.cycles) * 1e6)),stall,\(op)"))
+            }
+        }
+        return "record,phase,vcpu,time_s,duration_us,kind,op_index\n" + rows.sorted { $0.0 < $1.0 }.map { $0.1 + "\n" }.joined()
+    }
+
+    static func micros3(_ seconds: Double) -> String { String(format: "%.3f", seconds * 1e6) }
+
+    static func fixed9(_ value: Double) -> String { String(format: "%.9f", value) }
+    static func fixed3(_ value: Double) -> String { String(format: "%.3f", value) }
+}

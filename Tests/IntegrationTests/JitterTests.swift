@@ -1,0 +1,108 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import KVM
+import Testing
+@testable import Report
+@testable import Scenarios
+@testable import VMM
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct JitterTests {
+    func config(_ change: (inout JitterConfig) -> Void = { _ in }) -> JitterConfig {
+        var config = JitterConfig()
+        config.vcpus = 2
+        config.warmup = 0.3
+        config.duration = 1
+        config.rate = 50
+        change(&config)
+        return config
+    }
+
+    @Test func probeCountsEveryLoopInItsBuckets() throws {
+        let result = try JitterScenario.run(config())
+        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.finalLoops.allSatisfy { $0 > 1000 })
+        #expect(result.finalLoops == result.finalBucketSums)
+        // Per phase the host reads buckets and loop counts of running guests
+        // a moment apart, so they agree only to within the loops of that moment.
+        for phase in [result.baseline, result.churn] {
+            for (buckets, loops) in zip(phase.buckets, phase.loops) {
+                let sum = Double(buckets.reduce(0, &+))
+                #expect(loops > 0 && abs(sum - Double(loops)) / Double(loops) < 0.01)
+            }
+        }
+        let summary = JitterSummary(result)
+        #expect(summary.loopsMatchBuckets)
+        #expect(summary.phases[0].gapSeconds != nil)
+    }
+
+    @Test func deletesWithZapAllZapShadowPagesAndCauseAttributedStalls() throws {
+        let result = try JitterScenario.run(config())
+        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.churn.rounds > 0)
+        #expect(result.churn.ops.count == 2 * result.churn.rounds)  // a delete and a create per round
+        let zapped = result.churn.stats?["mmu_shadow_zapped"] ?? 0
+        let summary = JitterSummary(result)
+        if FingerprintFacts.shadowMMU {
+            #expect(zapped > 0, "deleting a slot with SLOT_ZAP_ALL on should zap shadow pages")
+        }
+        #expect(summary.phases[1].attributedStalls > 0)
+        #expect(summary.phases[0].ioctls == 0 && summary.phases[0].attributedStalls == 0)
+    }
+
+    @Test func noZapAllLeavesShadowPagesAlone() throws {
+        let quirks = UInt64(UInt32(bitPattern: try KVMDevice().check(.disableQuirks2)))
+        guard quirks & X86Quirk.slotZapAll.mask != 0 else {
+            #expect(throws: ConfigError.self) { _ = try JitterScenario.run(config { $0.noZapAll = true }) }
+            return
+        }
+        let result = try JitterScenario.run(config { $0.noZapAll = true })
+        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.churn.rounds > 0)
+        #expect((result.churn.stats?["mmu_shadow_zapped"] ?? 0) == 0)
+    }
+
+    @Test(arguments: [JitterOperation.toggleDirtyLog, .move, .flags, .manySlots])
+    func everyOperationRuns(operation: JitterOperation) throws {
+        let result = try JitterScenario.run(config { $0.operation = operation; $0.duration = 0.5 })
+        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.churn.rounds > 0 && !result.churn.ops.isEmpty)
+        #expect(result.baseline.ops.isEmpty)
+    }
+
+    @Test func csvIsOrderedAndMatchesTheSummary() throws {
+        let result = try JitterScenario.run(config())
+        let summary = JitterSummary(result)
+        let lines = JitterReport.csv(result).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(lines[0] == ["record", "phase", "vcpu", "time_s", "duration_us", "kind", "op_index"])
+        let rows = lines.dropFirst()
+        let times = rows.map { Double($0[3])! }
+        #expect(times == times.sorted())
+        for phase in summary.phases {
+            #expect(rows.filter { $0[0] == "stall" && $0[1] == phase.name }.count == phase.stalls)
+            #expect(rows.filter { $0[0] == "op" && $0[1] == phase.name }.count == phase.ioctls)
+            #expect(rows.filter { $0[0] == "stall" && $0[1] == phase.name && !$0[6].isEmpty }.count == phase.attributedStalls)
+        }
+        // Every attributed stall names an operation that began before the stall ended.
+        let ops = Dictionary(uniqueKeysWithValues: rows.filter { $0[0] == "op" && $0[1] == "churn" }.map { (Int($0[6])!, Double($0[3])!) })
+        for stall in rows where stall[0] == "stall" && !stall[6].isEmpty {
+            let start = try #require(ops[Int(stall[6])!])
+            #expect(start <= Double(stall[3])! + Double(stall[4])! / 1e6 + 1e-6)
+        }
+    }
+
+    @Test func svgIsWellFormed() throws {
+        let result = try JitterScenario.run(config())
+        let svg = JitterPlot.svg(result)
+        let parser = XMLParser(data: Data(svg.utf8))
+        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        #expect(svg.contains("<svg") && svg.contains("</svg>"))
+        #expect(svg.components(separatedBy: "stroke=\"#1f4e9c\"").count - 1 == result.baseline.stalls.count + result.churn.stalls.count)
+    }
+}
+
+enum FingerprintFacts {
+    static var shadowMMU: Bool { HostFingerprint.current().mmuMode == "shadow" }
+}
