@@ -79,6 +79,10 @@ struct CLITests {
         (["dirty-log", "-v", "64", "-b", "1t"], 2, "RAM"),
         (["dirty-log", "-b", "1m", "-g", "--initially-set", "on"], 2, "manual protect"),
         (["dirty-log", "-b", "1m", "--initially-set", "maybe"], 2, "initially-set"),
+        (["jitter", "--op", "nosuch"], 2, "op"),
+        (["jitter", "--rate", "0"], 2, "rate"),
+        (["jitter", "-v", "0"], 2, "-v"),
+        (["jitter", "--duration", "1", "--events", "/nonexistent/dir/stalls.csv"], 2, "not writable"),
     ])
     func badInputGivesOneClearLine(arguments: [String], status: Int32, mentions: String) throws {
         let result = try CLI.run(arguments)
