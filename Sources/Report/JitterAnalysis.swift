@@ -18,6 +18,8 @@ public struct JitterPhaseSummary: Encodable, Sendable {
     public let gapSeconds: Percentiles?
     /// The probe's floor: median gap in TSC cycles.
     public let medianGapCycles: Double?
+    /// Percentiles of the stalls themselves (gaps above the threshold).
+    public let stallSeconds: Percentiles?
     public let stalls: Int
     public let rounds: Int
     public let roundsPerSecond: Double
@@ -141,7 +143,7 @@ public struct JitterAnalysis: Sendable {
         var median: Double? = nil
         if let p50 = percentile(50, buckets: buckets, stalls: stallCycles) {
             let values = [50.0, 90, 99, 99.9].map { percentile($0, buckets: buckets, stalls: stallCycles) ?? 0 }
-            let maximum = stallCycles.last.map(Double.init) ?? values[3]
+            let maximum = stallCycles.last.map { Double($0) } ?? values[3]
             median = p50
             gap = Percentiles(count: Int(buckets.reduce(0, &+)), min: 0, p50: values[0] / cyclesPerSecond, p90: values[1] / cyclesPerSecond,
                               p99: values[2] / cyclesPerSecond, p999: values[3] / cyclesPerSecond, max: maximum / cyclesPerSecond,
@@ -159,6 +161,7 @@ public struct JitterAnalysis: Sendable {
         }
         return JitterPhaseSummary(
             name: phase.name, seconds: duration, loops: phase.loops.reduce(0, &+), gapSeconds: gap, medianGapCycles: median,
+            stallSeconds: Percentiles(stallCycles.map { seconds($0) }),
             stalls: phase.stalls.count, rounds: phase.rounds, roundsPerSecond: Double(phase.rounds) / max(duration, 1e-9),
             ioctls: phase.ops.count, attributedStalls: attributed,
             stallsPerRound: phase.rounds > 0 ? Double(attributed) / Double(phase.rounds) : nil,

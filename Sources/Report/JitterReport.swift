@@ -13,18 +13,23 @@ public enum JitterReport {
             ("tsc", "\(summary.tscKHz) kHz (\(summary.tscSource)), guest/host offset ±\(Format.micros(summary.offsetUncertaintySeconds)) µs"),
             ("main thread", summary.realtime),
         ])
-        var table = Table(title: "\nGaps between probe loops, all vCPUs (µs)",
-                          headers: ["phase", "p50", "p90", "p99", "p99.9", "max", "stalls", "rounds/s", "stalls/round", "worst vCPU"])
+        var stalls = Table(title: "\nStalls above the threshold, all vCPUs (µs)",
+                           headers: ["phase", "stalls", "p50", "p90", "p99", "p99.9", "max", "rounds/s", "stalls/round", "worst vCPU"])
+        for phase in summary.phases {
+            let p = phase.stallSeconds
+            stalls.add([phase.name, "\(phase.stalls)"] + [p?.p50, p?.p90, p?.p99, p?.p999, p?.max].map { $0.map(Format.micros) ?? "-" } + [
+                phase.rounds > 0 ? Format.fixed(phase.roundsPerSecond, 1) : "-",
+                phase.stallsPerRound.map { Format.fixed($0, 2) } ?? "-",
+                phase.worstVCPU.map { "\($0.vcpu) (\(Format.micros($0.maxStallSeconds)) µs)" } ?? "-"])
+        }
+        out += stalls.render()
+        var gaps = Table(title: "\nEvery gap between probe loops, all vCPUs (µs; log2-bucket upper bounds below the threshold, exact above)",
+                         headers: ["phase", "loops", "p50", "p90", "p99", "p99.9", "max", "mean"])
         for phase in summary.phases {
             let p = phase.gapSeconds
-            table.add([phase.name, p.map { micros3($0.p50) } ?? "-", p.map { micros3($0.p90) } ?? "-",
-                       p.map { micros3($0.p99) } ?? "-", p.map { micros3($0.p999) } ?? "-", p.map { micros3($0.max) } ?? "-",
-                       "\(phase.stalls)", phase.rounds > 0 ? Format.fixed(phase.roundsPerSecond, 1) : "-",
-                       phase.stallsPerRound.map { Format.fixed($0, 2) } ?? "-",
-                       phase.worstVCPU.map { "\($0.vcpu) (\(Format.micros($0.maxStallSeconds)) µs)" } ?? "-"])
+            gaps.add([phase.name, "\(phase.loops)"] + [p?.p50, p?.p90, p?.p99, p?.p999, p?.max, p?.mean].map { $0.map(micros3) ?? "-" })
         }
-        out += table.render()
-        out += "(below the threshold: log2-bucket upper bounds; above it: exact)\n"
+        out += gaps.render()
         if let baseline = summary.phases.first, let cycles = baseline.medianGapCycles {
             out += "probe floor: median gap ≤ \(Int(cycles)) cycles in the baseline (one rdtsc, one store, one page touch, bookkeeping)\n"
         }

@@ -36,6 +36,12 @@ struct JitterTests {
         let summary = JitterSummary(result)
         #expect(summary.loopsMatchBuckets)
         #expect(summary.phases[0].gapSeconds != nil)
+        for phase in summary.phases where phase.stalls > 0 {
+            #expect(phase.gapSeconds?.max == phase.worstVCPU?.maxStallSeconds)
+            #expect(phase.stallSeconds?.max == phase.worstVCPU?.maxStallSeconds)
+            #expect(phase.stallSeconds?.count == phase.stalls)
+            #expect((phase.stallSeconds?.min ?? 0) > result.config.thresholdMicros / 1e6)
+        }
     }
 
     @Test func deletesWithZapAllZapShadowPagesAndCauseAttributedStalls() throws {
