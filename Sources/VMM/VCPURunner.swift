@@ -140,7 +140,8 @@ public final class VCPURunner: @unchecked Sendable {
                     case .done: return .finished
                     case .fail(let status): return .failed(status: status)
                     default:
-                        if handler(index, event) == .finish { return .finished }
+                        // A handler released by a stop (not by the guest) reports the stop.
+                        if handler(index, event) == .finish { return stopRequested.map { .stopped($0) } ?? .finished }
                     }
                 case KVMLAB_PORT_EXCEPTION:
                     return exception(vcpu: vcpu, index: index)
