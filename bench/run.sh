@@ -39,3 +39,7 @@ python3 bench/summarize.py "$raw" "$OUT/results.json"
 echo
 echo "dirty logging: kvmlab dirty-log against dirty_log_perf_test"
 bash bench/dirty-log.sh
+
+echo
+echo "jitter: 2, 8, 64 vCPUs, SLOT_ZAP_ALL on and off"
+bash bench/jitter.sh

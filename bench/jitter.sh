@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make bench, part 3: kvmlab jitter for 2, 8 and 64 vCPUs with the
+# SLOT_ZAP_ALL quirk on and off, ROUNDS rounds interleaved; plus the host's
+# own rdtsc-loop floor to compare the probe's baseline median with.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+KVMLAB=${KVMLAB:-.build/release/kvmlab}
+OUT=bench/out
+raw="$OUT/jitter.jsonl"
+: > "$raw"
+cc -O2 -o "$OUT/rdtsc_floor" bench/rdtsc_floor.c
+"$OUT/rdtsc_floor" > "$OUT/rdtsc_floor.json"
+zap_modes=("")
+if "$KVMLAB" info --json | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["result"]["slotZapAllDisableable"] else 1)'; then
+    zap_modes+=("--no-zap-all")
+fi
+for round in $(seq 1 "$ROUNDS"); do
+    for vcpus in 2 8 64; do
+        for zap in "${zap_modes[@]}"; do
+            echo "round $round: -v $vcpus $zap" >&2
+            # shellcheck disable=SC2086
+            json=$("$KVMLAB" jitter -v "$vcpus" --duration "$DURATION" --warmup 1 $zap --json)
+            python3 -c 'import json, sys; print(json.dumps({"vcpus": int(sys.argv[1]), "zap": sys.argv[2] or "on", "round": int(sys.argv[3]), "data": json.loads(sys.argv[4])}))' \
+                "$vcpus" "${zap:+off}" "$round" "$json" >> "$raw"
+        done
+    done
+done
+python3 bench/summarize_jitter.py "$raw" "$OUT/rdtsc_floor.json" "$OUT/jitter.json"
