@@ -127,13 +127,7 @@ public enum DirtyLogScenario {
                 throw ConfigError("--ring takes a power of two from 64 to \(maxEntries) entries, not \(entries)")
             }
         }
-        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        if let bad = config.pin.first(where: { $0 >= cpus }) {
-            throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)")
-        }
-        if config.pin.count > config.vcpus + 1 {
-            throw ConfigError("-c lists \(config.pin.count) CPUs: give one per vCPU (\(config.vcpus)) and optionally one more for the main thread")
-        }
+        _ = try PinPlan(config.pin, vcpus: config.vcpus)
     }
 
     static func memTotal(_ meminfo: String) -> UInt64? {
@@ -147,8 +141,7 @@ public enum DirtyLogScenario {
     public static func run(_ config: DirtyLogConfig) throws -> DirtyLogResult {
         let device = try KVMDevice()
         try validate(config, device: device)
-        let pinMain = config.pin.count == config.vcpus + 1 ? config.pin.last : nil
-        let vcpuPins = pinMain == nil ? config.pin : Array(config.pin.dropLast())
+        let pins = try PinPlan(config.pin, vcpus: config.vcpus)
         var manual: ManualProtectFlags? = nil
         if config.manualProtect && config.ringEntries == nil {
             manual = config.usesInitiallySet ? [.enable, .initiallySet] : .enable
@@ -162,7 +155,7 @@ public enum DirtyLogScenario {
         if config.ringEntries != nil { driver.runner.onDirtyRingFull = { vcpu in harvester.drainRingFull(vcpu: vcpu) } }
         let probe = try? StatsProbe(machine: machine)
         let tsc = machine.vcpus[0].tscKHz.map { ($0, "KVM_GET_TSC_KHZ") } ?? (nil, "unknown")
-        if let pinMain { JoinableThread.pinCurrent(to: pinMain) }
+        if let main = pins.main { JoinableThread.pinCurrent(to: main) }
         var problems: [String] = []
 
         // Times `body` and the KVM stats it moved.
@@ -179,7 +172,7 @@ public enum DirtyLogScenario {
             return reports.map { Double($0.tscEnd &- $0.tscStart) / (Double(khz) * 1000) }
         }
 
-        try driver.start(pin: vcpuPins)
+        try driver.start(pin: pins.vcpus)
         let (populated, populate) = phase("populate") { driver.runIteration(timeout: config.timeout) }
         guard populated != nil else {
             let outcomes = driver.runner.stopRequested == nil ? driver.finish() : driver.runner.wait()

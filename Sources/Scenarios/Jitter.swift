@@ -107,11 +107,7 @@ public enum JitterScenario {
         guard config.eventCapacity >= 16, config.eventCapacity <= Int(MB_EVENTS_MAX), config.eventCapacity & (config.eventCapacity - 1) == 0 else {
             throw ConfigError("the event ring takes a power of two from 16 to \(MB_EVENTS_MAX)")
         }
-        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        if let bad = config.pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
-        if config.pin.count > config.vcpus + 1 {
-            throw ConfigError("-c lists \(config.pin.count) CPUs: give one per vCPU (\(config.vcpus)) and optionally one more for the main thread")
-        }
+        _ = try PinPlan(config.pin, vcpus: config.vcpus)
     }
 
     public static func run(_ config: JitterConfig) throws -> JitterResult {
@@ -141,14 +137,14 @@ public enum JitterScenario {
         }
         let churner = try SlotChurner(machine: machine, operation: config.operation)
         let probe = try? StatsProbe(machine: machine)
-        let pinMain = config.pin.count == config.vcpus + 1 ? config.pin.last : nil
-        if let pinMain { JoinableThread.pinCurrent(to: pinMain) }
+        let pins = try PinPlan(config.pin, vcpus: config.vcpus)
+        if let main = pins.main { JoinableThread.pinCurrent(to: main) }
         let realtime = config.realtime ? Realtime.enable() : "off"
         defer { if config.realtime { Realtime.disable() } }
         let collector = StallCollector(machine: machine, offsets: offsets, capacity: config.eventCapacity)
 
         let runner = VCPURunner(machine: machine) { _, _ in .resume }
-        try runner.start(pin: pinMain == nil ? config.pin : Array(config.pin.dropLast()))
+        try runner.start(pin: pins.vcpus)
         var problems: [String] = []
         func running() -> Bool { runner.endedCount == 0 && runner.stopRequested == nil }
 

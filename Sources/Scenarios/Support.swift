@@ -34,3 +34,20 @@ final class LineCounter: Sendable {
         }
     }
 }
+
+/// A `-c` list: CPUs for the vCPUs (round robin) and, if it names one more
+/// CPU than there are vCPUs, the main thread's CPU last (as the selftests do).
+struct PinPlan {
+    let vcpus: [Int]
+    let main: Int?
+
+    init(_ pin: [Int], vcpus count: Int) throws {
+        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
+        if pin.count > count + 1 {
+            throw ConfigError("-c lists \(pin.count) CPUs: give one per vCPU (\(count)) and optionally one more for the main thread")
+        }
+        main = pin.count == count + 1 ? pin.last : nil
+        vcpus = main == nil ? pin : Array(pin.dropLast())
+    }
+}
