@@ -26,7 +26,7 @@ public enum JitterOperation: String, CaseIterable, Sendable, Codable {
 public struct JitterConfig: Sendable {
     public static let manySlotsBatch = 16
 
-    public var vcpus = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    public var vcpus = Resources.onlineCPUs
     public var workingSet: UInt64 = 2 << 20
     public var warmup: Double = 2
     /// Seconds of the baseline, and again of the churn phase.

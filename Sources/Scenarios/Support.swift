@@ -42,7 +42,7 @@ struct PinPlan {
     let main: Int?
 
     init(_ pin: [Int], vcpus count: Int) throws {
-        let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let cpus = Resources.onlineCPUs
         if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
         if pin.count > count + 1 {
             throw ConfigError("-c lists \(pin.count) CPUs: give one per vCPU (\(count)) and optionally one more for the main thread")

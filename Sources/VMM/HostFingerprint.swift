@@ -29,7 +29,7 @@ public struct HostFingerprint: Sendable, Codable, Equatable {
         }
         let (mode, description) = mmu(module: module, parameters: parameters)
         return HostFingerprint(
-            kernel: release, cpu: cpuModel(), onlineCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+            kernel: release, cpu: cpuModel(), onlineCPUs: Resources.onlineCPUs,
             kvmModule: module, mmuMode: mode, mmuDescription: description, parameters: parameters,
             thpMode: bracketed(HostFiles.trimmed("/sys/kernel/mm/transparent_hugepage/enabled")),
             hugetlbPools: HugetlbPool.pools)

@@ -1,7 +1,11 @@
+import CKVM
 import Glibc
 
 /// Process limits a large VM runs into.
 public enum Resources {
+    /// CPUs online now (sysconf), at least 1.
+    public static var onlineCPUs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
     /// Raises RLIMIT_NOFILE so that `needed` descriptors fit (one per vCPU,
     /// plus stats fds); returns false when even the hard limit is too low.
     @discardableResult
