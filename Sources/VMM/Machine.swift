@@ -156,18 +156,12 @@ public final class Machine: @unchecked Sendable {
         for index in testSlots.indices {
             var slot = testSlots[index]
             slot.flags = flags
-            let start = Machine.monotonicNanoseconds()
+            let clock = Stopwatch()
             try vm.setMemoryRegion(slot)
-            times.append(Double(Machine.monotonicNanoseconds() - start) / 1e9)
+            times.append(clock.seconds)
             testSlots[index] = slot
         }
         return times
-    }
-
-    static func monotonicNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
     public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }

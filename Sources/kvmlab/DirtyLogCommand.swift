@@ -59,11 +59,7 @@ struct DirtyLogCommand: ParsableCommand {
         config.keepRunning = keepRunning
         let result = try DirtyLogScenario.run(config)
         Exit.output(json ? try JSONDocument(command: "dirty-log", result: result).render() : DirtyLogReport.text(result))
-        switch result.status {
-        case "ok": return
-        case "interrupted": throw ExitCode(130)
-        default: throw ExitCode(1)
-        }
+        try Exit.check(status: result.status)
     }
 }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Glibc
 
 /// Exit statuses and the one-line error convention.
@@ -9,6 +10,15 @@ enum Exit {
         let line = "kvmlab: error: " + message.replacingNewlines() + "\n"
         _ = line.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
         exit(status)
+    }
+
+    /// A measured run's status word ("ok", "interrupted", "error") as an exit.
+    static func check(status: String) throws {
+        switch status {
+        case "ok": return
+        case "interrupted": throw ExitCode(130)
+        default: throw ExitCode(1)
+        }
     }
 
     static func error(_ line: String) {

@@ -60,11 +60,7 @@ struct JitterCommand: ParsableCommand {
         if let events { try JitterReport.csv(result).write(toFile: events, atomically: true, encoding: .utf8) }
         if let svg { try JitterPlot.svg(result).write(toFile: svg, atomically: true, encoding: .utf8) }
         Exit.output(json ? try JSONDocument(command: "jitter", result: summary).render() : JitterReport.text(summary))
-        switch summary.status {
-        case "ok": return
-        case "interrupted": throw ExitCode(130)
-        default: throw ExitCode(1)
-        }
+        try Exit.check(status: summary.status)
     }
 }
 
