@@ -32,6 +32,7 @@ public struct ExitLatencyResult: Sendable {
 
 public enum ExitLatencyScenario {
     public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {
+        try PinPlan.checkCPUs(config.pin)
         guard config.exits >= 2 else { throw ConfigError("--exits must be at least 2") }
         let setup = Stopwatch()
         let machine = try Machine(MachineConfig(vcpus: config.vcpus, cpl: config.cpl))

@@ -57,6 +57,7 @@ public struct LaunchResult: Sendable, Codable {
 
 public enum LaunchScenario {
     public static func run(_ config: LaunchConfig, console: SerialConsole.Sink? = nil) throws -> LaunchResult {
+        try PinPlan.checkCPUs(config.pin)
         let image: GuestImage
         if let path = config.imagePath {
             image = try GuestImage.load(path: path)

@@ -26,12 +26,17 @@ struct PinPlan {
     let main: Int?
 
     init(_ pin: [Int], vcpus count: Int) throws {
-        let cpus = Resources.onlineCPUs
-        if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
+        try PinPlan.checkCPUs(pin)
         if pin.count > count + 1 {
             throw ConfigError("-c lists \(pin.count) CPUs: give one per vCPU (\(count)) and optionally one more for the main thread")
         }
         main = pin.count == count + 1 ? pin.last : nil
         vcpus = main == nil ? pin : Array(pin.dropLast())
+    }
+
+    /// Every CPU named must be online.
+    static func checkCPUs(_ pin: [Int]) throws {
+        let cpus = Resources.onlineCPUs
+        if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
     }
 }

@@ -80,6 +80,8 @@ struct CLITests {
         (["dirty-log", "-b", "1m", "-g", "--initially-set", "on"], 2, "manual protect"),
         (["dirty-log", "-b", "1m", "--initially-set", "maybe"], 2, "initially-set"),
         (["jitter", "--op", "nosuch"], 2, "op"),
+        (["run", "-c", "4095"], 2, "CPU 4095"),
+        (["exit-latency", "-c", "4095"], 2, "CPU 4095"),
         (["jitter", "--rate", "0"], 2, "rate"),
         (["jitter", "-v", "0"], 2, "-v"),
         (["jitter", "--duration", "1", "--events", "/nonexistent/dir/stalls.csv"], 2, "not writable"),
