@@ -13,6 +13,4 @@ public final class CPUIDTable: @unchecked Sendable {
     }
 
     deinit { pointer.deallocate() }
-
-    public var count: Int { Int(pointer.assumingMemoryBound(to: kvm_cpuid2.self).pointee.nent) }
 }

@@ -3,7 +3,6 @@ import Glibc
 /// One statistic as the binary stats fd describes it.
 public struct StatDescriptor: Sendable, Equatable {
     public enum Kind: UInt32, Sendable { case cumulative = 0, instant, peak, linearHistogram, logHistogram }
-    public enum Unit: UInt32, Sendable { case none = 0, bytes, seconds, cycles, boolean }
 
     public let name: String
     public let flags: UInt32
@@ -15,8 +14,6 @@ public struct StatDescriptor: Sendable, Equatable {
     public let bucketSize: UInt32
 
     public var kind: Kind? { Kind(rawValue: flags & 0xF) }
-    public var unit: Unit? { Unit(rawValue: (flags >> 4) & 0xF) }
-    public var isPowerOfTwoBase: Bool { (flags >> 8) & 0xF == 1 }
 }
 
 /// The layout of a stats fd: `struct kvm_stats_header`, the id string and the

@@ -37,8 +37,6 @@ public final class VCPU: @unchecked Sendable {
         }
     }
 
-    public var exitReason: UInt32 { run.pointee.exit_reason }
-
     public func getRegisters() throws(KVMError) -> kvm_regs {
         var regs = kvm_regs()
         guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_REGS, &regs) == 0 else { throw KVMError.last("KVM_GET_REGS(vCPU \(id))") }

@@ -86,20 +86,4 @@ public final class VirtualMachine: @unchecked Sendable {
         guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vm)", hint: "this kernel has no binary stats (KVM_CAP_BINARY_STATS_FD)") }
         return try StatsFile(fd: FileDescriptor(raw))
     }
-
-    /// KVM_PRE_FAULT_MEMORY from a vCPU: maps [gpa, gpa+size) before the guest runs.
-    /// KVM advances gpa/size as it goes, so an interrupted call simply continues.
-    public func preFault(vcpu: VCPU, gpa: UInt64, size: UInt64) throws(KVMError) {
-        var request = ckvm_pre_fault_memory()
-        request.gpa = gpa
-        request.size = size
-        while request.size > 0 {
-            if ckvm_ioctl_ptr(vcpu.fd.raw, CKVM_PRE_FAULT_MEMORY, &request) < 0 {
-                let err = Glibc.errno
-                if err == EINTR || err == EAGAIN { continue }
-                throw KVMError("KVM_PRE_FAULT_MEMORY", errno: err,
-                               hint: err == EOPNOTSUPP || err == ENOTTY || err == EINVAL ? "not supported on this host" : nil)
-            }
-        }
-    }
 }

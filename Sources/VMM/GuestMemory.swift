@@ -59,13 +59,4 @@ public final class GuestMemory: @unchecked Sendable {
     }
 
     deinit { munmap(mappedBase, mappedSize) }
-
-    /// Faults every page in from the host side (MADV_POPULATE_WRITE).
-    public func populate() throws(KVMError) {
-        guard madvise(base, Int(size), 23 /* MADV_POPULATE_WRITE */) == 0 else {
-            throw KVMError.last("madvise(MADV_POPULATE_WRITE)")
-        }
-    }
-
-    public func word(at offset: UInt64) -> UInt64 { base.load(fromByteOffset: Int(offset), as: UInt64.self) }
 }

@@ -46,7 +46,6 @@ public final class Machine: @unchecked Sendable {
     public let test: GuestMemory?
     public private(set) var testSlots: [MemorySlot]
     public let vcpus: [VCPU]
-    public private(set) var image: GuestImage?
 
     public init(_ config: MachineConfig, device: KVMDevice? = nil) throws {
         let device = try device ?? KVMDevice()
@@ -140,7 +139,6 @@ public final class Machine: @unchecked Sendable {
         }
         system.base.advanced(by: Int(GuestLayout.codeAddress)).initializeMemory(as: UInt8.self, repeating: 0, count: Int(GuestLayout.codeCapacity))
         image.bytes.withUnsafeBytes { system.base.advanced(by: Int(GuestLayout.codeAddress)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        self.image = image
         for (index, vcpu) in vcpus.enumerated() {
             mailbox(index).clear()
             mailbox(index)[MB_VCPU] = UInt64(index)

@@ -42,13 +42,6 @@
 #define KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0)
 #endif
 
-struct ckvm_pre_fault_memory {
-    uint64_t gpa;
-    uint64_t size;
-    uint64_t flags;
-    uint64_t padding[5];
-};
-
 // ---- Request numbers ---------------------------------------------------
 static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
 static const unsigned long CKVM_CREATE_VM = KVM_CREATE_VM;
@@ -69,7 +62,6 @@ static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
-static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckvm_pre_fault_memory);
 
 // _BITUL() constants are not imported by Swift.
 static const uint32_t CKVM_DIRTY_GFN_F_DIRTY = KVM_DIRTY_GFN_F_DIRTY;
@@ -104,7 +96,6 @@ static inline int ckvm_ioctl_ptr(int fd, unsigned long request, void *arg) {
 static inline int ckvm_open(const char *path, int flags) {
     return open(path, flags | O_CLOEXEC);
 }
-static inline int ckvm_errno(void) { return errno; }
 
 // memfd_create and madvise without libc version games.
 static inline int ckvm_memfd(const char *name, unsigned int flags) {
