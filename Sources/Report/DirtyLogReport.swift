@@ -9,7 +9,7 @@ public enum DirtyLogReport {
 
     public static func text(_ result: DirtyLogResult) -> String {
         var out = keyValues(nil, [
-            ("vm", "\(result.vcpus) vCPUs × \(Format.bytes(result.bytesPerVCPU)) \(result.backing.rawValue) in \(result.slots) slot\(result.slots == 1 ? "" : "s"), CPL\(result.cpl)"),
+            ("vm", "\(result.vcpus) vCPUs × \(Sizes.format(result.bytesPerVCPU)) \(result.backing.rawValue) in \(result.slots) slot\(result.slots == 1 ? "" : "s"), CPL\(result.cpl)"),
             ("access", "\(result.writePercent)% writes, \(result.random ? "random" : "sequential")\(result.sharedRegion ? ", one shared region" : "")"),
             ("harvest", result.harvest + (result.initiallySet ? ", INITIALLY_SET" : "") + (result.clearChunkPages.map { ", clear in \($0)-page chunks" } ?? "") + (result.ringEntries.map { ", \($0) entries per vCPU" } ?? "")),
         ])

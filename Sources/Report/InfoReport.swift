@@ -11,14 +11,14 @@ public enum InfoReport {
             ("kvm module", host.kvmModule ?? "none"),
             ("mmu", host.mmuDescription),
             ("thp", host.thpMode ?? "unavailable"),
-            ("hugetlb", host.hugetlbPools.map { "\(Format.bytes($0.pageSize)): \($0.free)/\($0.total) free" }.joined(separator: ", ")),
+            ("hugetlb", host.hugetlbPools.map { "\(Sizes.format($0.pageSize)): \($0.free)/\($0.total) free" }.joined(separator: ", ")),
         ] + host.parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         out += "\n" + keyValues("KVM", [
             ("api version", "\(info.apiVersion)"),
             ("vcpus", "recommended \(info.nrVCPUs), max \(info.maxVCPUs)"),
             ("memslots", "\(info.nrMemslots)"),
             ("manual dirty-log protect", info.manualProtectFlags.isEmpty ? "no" : info.manualProtectFlags.joined(separator: " + ")),
-            ("dirty ring", info.dirtyRingMaxBytes > 0 ? "up to \(info.dirtyRingMaxEntries) entries (\(Format.bytes(UInt64(info.dirtyRingMaxBytes))))\(info.dirtyRingAcqRel ? ", acq/rel" : "")" : "no"),
+            ("dirty ring", info.dirtyRingMaxBytes > 0 ? "up to \(info.dirtyRingMaxEntries) entries (\(Sizes.format(UInt64(info.dirtyRingMaxBytes))))\(info.dirtyRingAcqRel ? ", acq/rel" : "")" : "no"),
             ("binary stats", info.binaryStats ? "yes" : "no"),
             ("disable quirks2", "0x\(String(info.disableQuirks2Mask, radix: 16)) \(info.disableableQuirks.joined(separator: " "))"),
             ("SLOT_ZAP_ALL can be disabled", info.slotZapAllDisableable ? "yes (--no-zap-all)" : "no"),

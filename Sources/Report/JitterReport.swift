@@ -6,7 +6,7 @@ import VMM
 public enum JitterReport {
     public static func text(_ summary: JitterSummary) -> String {
         var out = keyValues(nil, [
-            ("vm", "\(summary.vcpus) vCPUs, \(Format.bytes(summary.workingSetBytes)) working set each, probe at CPL3"),
+            ("vm", "\(summary.vcpus) vCPUs, \(Sizes.format(summary.workingSetBytes)) working set each, probe at CPL3"),
             ("churn", "\(summary.operation): \(summary.operationSummary), \(Format.fixed(summary.requestedRate, 0))/s requested"),
             ("SLOT_ZAP_ALL", summary.zapAllQuirk),
             ("threshold", "\(Format.micros(summary.thresholdSeconds)) µs; stalls attributed within \(Format.micros(summary.windowSeconds)) µs of an operation"),

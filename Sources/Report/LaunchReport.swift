@@ -6,7 +6,7 @@ public enum LaunchReport {
     public static func text(_ result: LaunchResult) -> String {
         var out = keyValues(nil, [
             ("guest", result.guest),
-            ("vm", "\(result.vcpus) vCPUs, \(Format.bytes(result.memoryBytes)) \(result.backing.rawValue), CPL\(result.cpl)"),
+            ("vm", "\(result.vcpus) vCPUs, \(Sizes.format(result.memoryBytes)) \(result.backing.rawValue), CPL\(result.cpl)"),
             ("status", result.status.rawValue),
             ("time", "\(Format.seconds(result.seconds)) s"),
         ])

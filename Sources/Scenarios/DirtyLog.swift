@@ -253,12 +253,6 @@ public struct RunFailure: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         let first = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the vCPUs stopped"
-        return "\(phase) did not complete: \(first.replacingOccurrences(of: "\n", with: "; "))"
-    }
-}
-
-extension String {
-    func replacingOccurrences(of target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+        return "\(phase) did not complete: \(first)"
     }
 }

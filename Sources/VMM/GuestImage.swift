@@ -49,14 +49,7 @@ public struct GuestImage: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw KVMError.last("open guest image \(path)", hint: "give the path of a flat 64-bit binary") }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while bytes.count <= Int(GuestLayout.codeCapacity) {
-            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if got < 0 { throw KVMError.last("read guest image \(path)") }
-            if got == 0 { break }
-            bytes.append(contentsOf: chunk[0..<got])
-        }
+        guard let bytes = HostFiles.readAll(fd, limit: Int(GuestLayout.codeCapacity)) else { throw KVMError.last("read guest image \(path)") }
         guard !bytes.isEmpty else { throw KVMError("load guest image \(path)", errno: EINVAL, hint: "the file is empty") }
         guard bytes.count <= Int(GuestLayout.codeCapacity) else {
             throw KVMError("load guest image \(path)", errno: EFBIG, hint: "images are limited to \(Sizes.format(GuestLayout.codeCapacity))")

@@ -6,14 +6,21 @@ public enum HostFiles {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        return readAll(fd).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of an open file, stopping once more than `limit` have
+    /// arrived (so callers can refuse oversized files); nil on a read error.
+    public static func readAll(_ fd: Int32, limit: Int = .max) -> [UInt8]? {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
+        while bytes.count <= limit {
             let got = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if got <= 0 { break }
+            if got < 0 { return nil }
+            if got == 0 { break }
             bytes.append(contentsOf: chunk[0..<got])
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     public static func trimmed(_ path: String) -> String? {

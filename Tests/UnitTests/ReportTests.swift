@@ -25,8 +25,8 @@ import VMM
     }
 
     @Test func byteFormatting() {
-        #expect(Format.bytes(64 << 20) == "64 MiB")
-        #expect(Format.bytes(1536) == "1.5 KiB")
+        #expect(Sizes.format(64 << 20) == "64 MiB")
+        #expect(Sizes.format(1536) == "1.5 KiB")
         #expect(Format.signed(3) == "+3")
     }
 }
