@@ -12,6 +12,12 @@ raw="$OUT/dirty-log.jsonl"
 : > "$raw"
 selftest=$(bash bench/build-selftest.sh 2>"$OUT/build-selftest.log" || true)
 
+# Seconds since a `date +%s%N` stamp, with ns precision.
+seconds_since() {
+    local ns=$(( $(date +%s%N) - $1 ))
+    printf '%d.%09d' $((ns / 1000000000)) $((ns % 1000000000))
+}
+
 configs=("-v 1 -b 1G -i 3" "-v 2 -b 1G -i 3" "-v 64 -b 32M -i 3" "-v 2 -b 1G -i 3 -s anonymous_thp")
 for round in $(seq 1 "$ROUNDS"); do
     for config in "${configs[@]}"; do
@@ -20,15 +26,13 @@ for round in $(seq 1 "$ROUNDS"); do
             start=$(date +%s%N)
             # shellcheck disable=SC2086
             text=$(timeout 600 "$selftest" $config 2>&1) && status=0 || status=$?
-            wall=$(( $(date +%s%N) - start ))
+            wall=$(seconds_since "$start")
             python3 bench/parse_selftest.py "$config" "$round" "$status" "$wall" <<<"$text" >> "$raw"
         fi
         start=$(date +%s%N)
         # shellcheck disable=SC2086
         json=$("$KVMLAB" dirty-log $config --json) && status=0 || status=$?
-        wall=$(( $(date +%s%N) - start ))
-        python3 -c 'import json, sys; print(json.dumps({"tool": "kvmlab", "config": sys.argv[1], "round": int(sys.argv[2]), "status": int(sys.argv[3]), "wall": int(sys.argv[4]) / 1e9, "data": json.loads(sys.argv[5])}))' \
-            "$config" "$round" "$status" "$wall" "$json" >> "$raw"
+        python3 bench/record.py "$raw" "$json" tool=kvmlab config="$config" round="$round" status="$status" wall="$(seconds_since "$start")"
     done
 done
 python3 bench/summarize_dirty.py "$raw" "$OUT/dirty-log.json"

@@ -22,8 +22,7 @@ for round in $(seq 1 "$ROUNDS"); do
             echo "round $round: -v $vcpus $zap" >&2
             # shellcheck disable=SC2086
             json=$("$KVMLAB" jitter -v "$vcpus" --duration "$DURATION" --warmup 1 $zap --json)
-            python3 -c 'import json, sys; print(json.dumps({"vcpus": int(sys.argv[1]), "zap": sys.argv[2] or "on", "round": int(sys.argv[3]), "data": json.loads(sys.argv[4])}))' \
-                "$vcpus" "${zap:+off}" "$round" "$json" >> "$raw"
+            python3 bench/record.py "$raw" "$json" vcpus="$vcpus" zap="$([ -n "$zap" ] && echo off || echo on)" round="$round"
         done
     done
 done

@@ -3,7 +3,7 @@ import json
 import re
 import sys
 
-config, round_, status, wall = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) / 1e9
+config, round_, status, wall = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 text = sys.stdin.read()
 phases = {}
 patterns = {

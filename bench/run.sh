@@ -14,10 +14,7 @@ cc -O2 -Wall -o "$OUT/exit_loop" bench/exit_loop.c
 raw="$OUT/raw.jsonl"
 : > "$raw"
 # One line per measurement: {"case", "round", "data": the program's JSON}.
-record() {
-    python3 -c 'import json, sys; print(json.dumps({"case": sys.argv[1], "round": int(sys.argv[2]), "data": json.loads(sys.argv[3])}))' \
-        "$1" "$2" "$3" >> "$raw"
-}
+record() { python3 bench/record.py "$raw" "$3" case="$1" round="$2"; }
 
 echo "exit round trip: $ROUNDS rounds of $EXITS exits (CPL3) and $((EXITS / 5)) (CPL0), C and kvmlab interleaved"
 for round in $(seq 1 "$ROUNDS"); do

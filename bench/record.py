@@ -1,0 +1,20 @@
+"""Appends one JSON line to FILE: the KEY=VALUE fields (numbers where they
+parse as numbers) plus "data", the JSON document a benchmarked program
+printed. Usage: record.py FILE DATA_JSON KEY=VALUE..."""
+import json
+import sys
+
+
+def value(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+path, data = sys.argv[1], json.loads(sys.argv[2])
+fields = dict(arg.split("=", 1) for arg in sys.argv[3:])
+with open(path, "a") as out:
+    out.write(json.dumps({**{k: value(v) for k, v in fields.items()}, "data": data}) + "\n")
