@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import KVM
 import VMM
 
@@ -11,7 +12,8 @@ public struct LaunchConfig: Sendable {
     public var imagePath: String?
     public var cpl: PrivilegeLevel = .user
     public var timeout: Double = 30
-    /// memstress only: passes to run, and the share of pages written.
+    /// memstress: passes to run; other guests: iteration events (port 0xea,
+    /// AL=1) before a vCPU is ended.
     public var iterations = 3
     public var writePercent = 100
     public var random = false
@@ -89,7 +91,17 @@ public enum LaunchScenario {
             outcomes = driver.runner.stopRequested == nil ? driver.finish(timeout: max(1, deadline - clock.seconds)) : driver.runner.wait()
         } else {
             try machine.load(image)
-            let runner = VCPURunner(machine: machine, console: serial) { _, _ in .resume }
+            // Other guests' iteration events: each vCPU ends after `iterations` of them.
+            let events = Mutex([Int](repeating: 0, count: config.vcpus))
+            let limit = config.iterations
+            let runner = VCPURunner(machine: machine, console: serial) { vcpu, event in
+                guard event == .iteration else { return .resume }
+                let seen = events.withLock { counts in
+                    counts[vcpu] += 1
+                    return counts[vcpu]
+                }
+                return seen >= limit ? .finish : .resume
+            }
             try runner.start(pin: config.pin)
             outcomes = runner.wait(timeout: config.timeout)
         }

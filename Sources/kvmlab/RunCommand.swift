@@ -30,7 +30,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Run this flat 64-bit binary instead of a built-in guest.") var image: String?
     @Option(help: "Privilege level of the guest code: 3 (native) or 0.") var cpl: PrivilegeLevel = .user
     @Option(help: "Seconds before the watchdog stops the guest.") var timeout = 30.0
-    @Option(name: [.customShort("i"), .long], help: "memstress: passes over memory.") var iterations = 3
+    @Option(name: [.customShort("i"), .long], help: "memstress: passes over memory; other guests: iteration events per vCPU before it is ended.") var iterations = 3
     @Option(name: [.customShort("w"), .long], help: "memstress: percent of pages written (the rest are read).") var writePercent = 100
     @Flag(name: [.customShort("a"), .long], help: "memstress: visit pages in random order.") var random = false
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin (e.g. 0,1 or 0-3).") var pin: CPUListArgument?

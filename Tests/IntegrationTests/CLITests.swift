@@ -39,6 +39,13 @@ struct CLITests {
         #expect(result.stdout.contains("CR2 0x7fff00000000"))
     }
 
+    @Test func pingEndsAfterItsIterations() throws {
+        let result = try CLI.run(["run", "-v", "2", "--guest", "ping", "-i", "5", "--timeout", "20"])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("2 finished"))
+        #expect(result.stdout.contains("vcpu.io_exits") || result.stdout.contains("vcpu.exits"))
+    }
+
     @Test func timeoutExitsFive() throws {
         let result = try CLI.run(["run", "--guest", "spin", "--timeout", "0.5"])
         #expect(result.status == 5)
