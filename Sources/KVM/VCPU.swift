@@ -65,6 +65,20 @@ public final class VCPU: @unchecked Sendable {
         guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_CPUID2, table.pointer) == 0 else { throw KVMError.last("KVM_SET_CPUID2(vCPU \(id))") }
     }
 
+    /// KVM_PRE_FAULT_MEMORY: maps [gpa, gpa + size) in the MMU as if this
+    /// vCPU had faulted on it. The kernel may stop early (EINTR, EAGAIN, or
+    /// a partial return); the call resumes where it stopped.
+    public func preFault(gpa: UInt64, size: UInt64) throws(KVMError) {
+        var range = ckvm_pre_fault_memory(gpa: gpa, size: size, flags: 0, padding: (0, 0, 0, 0, 0))
+        while range.size > 0 {
+            if ckvm_ioctl_ptr(fd.raw, CKVM_PRE_FAULT_MEMORY, &range) == 0 { continue }
+            let err = Glibc.errno
+            if err == EINTR || err == EAGAIN { continue }
+            throw KVMError("KVM_PRE_FAULT_MEMORY(vCPU \(id), GPA 0x\(String(range.gpa, radix: 16)), \(range.size) bytes)", errno: err,
+                           hint: err == EOPNOTSUPP ? "this host's MMU cannot pre-fault (it needs the TDP MMU)" : nil)
+        }
+    }
+
     public var tscKHz: Int? {
         let khz = ckvm_ioctl(fd.raw, CKVM_GET_TSC_KHZ, 0)
         return khz > 0 ? Int(khz) : nil

@@ -41,11 +41,7 @@ public enum JitterReport {
             out += ioctls.render()
         }
         let keys = ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_taken", "exits"]
-        var stats = Table(title: "\nKVM stats per phase", headers: ["stat"] + summary.phases.map(\.name))
-        for key in keys where summary.phases.contains(where: { $0.stats?[key] != nil }) {
-            stats.add([key] + summary.phases.map { $0.stats?[key].map(Format.signed) ?? "-" })
-        }
-        out += stats.render()
+        out += statsTable("\nKVM stats per phase", keys: keys, columns: summary.phases.map { ($0.name, $0.stats) })
         if summary.lostStalls > 0 { out += "\n\(summary.lostStalls) stalls were overwritten in the guests' rings before the host read them\n" }
         out += "\nstatus: \(summary.status)\n"
         for problem in summary.problems { out += "  \(problem)\n" }

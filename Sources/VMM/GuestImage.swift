@@ -28,6 +28,8 @@ public struct GuestImage: Sendable {
         "fault": "reads an unmapped address and takes a #PF",
         "jitter": "the jitter probe: times every loop with rdtsc, no exits (see kvmlab jitter)",
         "ping": "exits to the host in a loop, once per --iterations (exit round trips)",
+        "passes": "write or verify stamps over a region when the host asks, without exits (see kvmlab memslot)",
+        "crwp": "toggles CR0.WP at CPL0 while other vCPUs dirty memory (see kvmlab root-reload)",
     ]
 
     public static func builtin(_ name: String) -> GuestImage? {
@@ -38,6 +40,8 @@ public struct GuestImage: Sendable {
         case "fault": return GuestImage(name: name, blob: kvmlab_guest_fault())
         case "ping": return GuestImage(name: name, blob: kvmlab_guest_ping())
         case "jitter": return GuestImage(name: name, blob: kvmlab_guest_jitter())
+        case "passes": return GuestImage(name: name, blob: kvmlab_guest_passes())
+        case "crwp": return GuestImage(name: name, blob: kvmlab_guest_crwp())
         default: return nil
         }
     }

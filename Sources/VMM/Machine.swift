@@ -17,6 +17,9 @@ public struct MachineConfig: Sendable {
     public var dirtyRingEntries: Int?
     /// Quirks disabled with KVM_CAP_DISABLE_QUIRKS2 before any slot exists.
     public var disabledQuirks: [X86Quirk]
+    /// Guest-physical bytes from testMemoryBase that the identity map covers,
+    /// when more than the test memory (a slot moved beyond it stays reachable).
+    public var mappedSpan: UInt64 = 0
 
     public init(vcpus: Int = 1, testMemory: UInt64 = 0, backing: Backing = .anonymous, slots: Int = 1,
                 cpl: PrivilegeLevel = .user, manualProtect: ManualProtectFlags? = nil,
@@ -46,6 +49,8 @@ public final class Machine: @unchecked Sendable {
     public let test: GuestMemory?
     public private(set) var testSlots: [MemorySlot]
     public let vcpus: [VCPU]
+    /// Seconds that registering the test slots took (KVM_SET_USER_MEMORY_REGION each).
+    public let slotSetupSeconds: Double
 
     public init(_ config: MachineConfig, device: KVMDevice? = nil) throws {
         let device = try device ?? KVMDevice()
@@ -53,7 +58,7 @@ public final class Machine: @unchecked Sendable {
         self.config = config
         self.device = device
         do {
-            layout = try GuestLayout(vcpus: config.vcpus, testMemorySize: config.testMemory)
+            layout = try GuestLayout(vcpus: config.vcpus, testMemorySize: max(config.testMemory, config.mappedSpan))
         } catch {
             throw ConfigError(error.description)
         }
@@ -69,16 +74,19 @@ public final class Machine: @unchecked Sendable {
         }
         try vm.setMemoryRegion(MemorySlot(slot: Machine.systemSlot, guestPhysicalAddress: 0, size: layout.systemSize, hostAddress: system.base))
         testSlots = []
+        let slotClock = Stopwatch()
         if let test {
-            let slotSize = config.testMemory / UInt64(config.slots)
+            let slotSize = Machine.slotSize(config)
             for index in 0..<config.slots {
-                let slot = MemorySlot(slot: Machine.firstTestSlot + UInt32(index),
-                                      guestPhysicalAddress: GuestLayout.testMemoryBase + UInt64(index) * slotSize,
-                                      size: slotSize, hostAddress: test.base + Int(UInt64(index) * slotSize))
+                let start = UInt64(index) * slotSize
+                let size = index == config.slots - 1 ? config.testMemory - start : slotSize
+                let slot = MemorySlot(slot: Machine.firstTestSlot + UInt32(index), guestPhysicalAddress: GuestLayout.testMemoryBase + start,
+                                      size: size, hostAddress: test.base + Int(start))
                 try vm.setMemoryRegion(slot)
                 testSlots.append(slot)
             }
         }
+        slotSetupSeconds = slotClock.seconds
         Machine.writeSystemTables(layout, into: system.base)
         let cpuid = try device.supportedCPUID()
         var created: [VCPU] = []
@@ -103,11 +111,18 @@ public final class Machine: @unchecked Sendable {
             throw ConfigError("\(config.slots) test memslots plus the system slot exceed KVM_CAP_NR_MEMSLOTS (\(maxSlots))")
         }
         if config.testMemory > 0 {
-            let unit = config.backing.pageSize * UInt64(config.slots)
-            guard config.testMemory % unit == 0 else {
-                throw ConfigError("\(Sizes.format(config.testMemory)) does not split into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) pages for \(config.backing.rawValue)")
+            let page = config.backing.pageSize
+            guard config.testMemory % page == 0, slotSize(config) >= page else {
+                throw ConfigError("\(Sizes.format(config.testMemory)) does not split into \(config.slots) slots of whole \(Sizes.format(page)) pages for \(config.backing.rawValue)")
             }
         }
+    }
+
+    /// Every test slot but the last has this size; the last takes the rest
+    /// (as memslot_perf_test splits its memory).
+    public static func slotSize(_ config: MachineConfig) -> UInt64 {
+        let page = config.backing.pageSize
+        return config.testMemory / UInt64(config.slots) / page * page
     }
 
     /// GDT, IDT, one TSS per vCPU, exception stubs and the identity map.
@@ -132,8 +147,9 @@ public final class Machine: @unchecked Sendable {
         PageTables.build(layout, into: memory)
     }
 
-    /// Loads guest code and puts every vCPU at its entry with a cleared mailbox.
-    public func load(_ image: GuestImage) throws {
+    /// Loads guest code and puts every vCPU at its entry with a cleared
+    /// mailbox, at the configured privilege level unless `cpl` picks one per vCPU.
+    public func load(_ image: GuestImage, cpl: ((Int) -> PrivilegeLevel)? = nil) throws {
         guard image.bytes.count <= Int(GuestLayout.codeCapacity) else {
             throw ConfigError("guest image \(image.name) is \(image.bytes.count) bytes; the limit is \(GuestLayout.codeCapacity)")
         }
@@ -142,7 +158,7 @@ public final class Machine: @unchecked Sendable {
         for (index, vcpu) in vcpus.enumerated() {
             mailbox(index).clear()
             mailbox(index)[MB_VCPU] = UInt64(index)
-            try vcpu.setSpecialRegisters(LongMode.specialRegisters(from: vcpu.getSpecialRegisters(), layout: layout, vcpu: index, cpl: config.cpl))
+            try vcpu.setSpecialRegisters(LongMode.specialRegisters(from: vcpu.getSpecialRegisters(), layout: layout, vcpu: index, cpl: cpl?(index) ?? config.cpl))
             try vcpu.setRegisters(LongMode.registers(layout: layout, vcpu: index, entry: GuestLayout.codeAddress))
         }
     }

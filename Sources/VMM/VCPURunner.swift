@@ -23,6 +23,10 @@ public final class VCPURunner: @unchecked Sendable {
     private let stopHooks = Mutex<[@Sendable () -> Void]>([])
     /// Called on a vCPU thread whose dirty ring is full, before it re-enters.
     public var onDirtyRingFull: (@Sendable (_ vcpu: Int) -> Void)?
+    /// Decides about a guest access to an address no memslot backs (e.g. a
+    /// slot being moved): true resumes the guest (a read gets zeroes, a
+    /// write is dropped), false ends the vCPU with an error. Unset: an error.
+    public var onMMIO: (@Sendable (_ vcpu: Int, _ address: UInt64, _ isWrite: Bool) -> Bool)?
     /// Ctrl-C stops this run from start() until wait() returns.
     private var interruptToken: Int?
 
@@ -157,6 +161,12 @@ public final class VCPURunner: @unchecked Sendable {
                 continue
             case KVM_EXIT_MMIO:
                 let address = run.pointee.mmio.phys_addr
+                if let onMMIO, onMMIO(index, address, run.pointee.mmio.is_write != 0) {
+                    if run.pointee.mmio.is_write == 0 {
+                        withUnsafeMutableBytes(of: &run.pointee.mmio.data) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+                    }
+                    continue
+                }
                 return .crashed("vCPU \(index): access to guest physical 0x\(hex(address)), which no memslot backs\(ripSuffix(vcpu))")
             case KVM_EXIT_SHUTDOWN:
                 return .crashed("vCPU \(index): triple fault (KVM_EXIT_SHUTDOWN)\(ripSuffix(vcpu))")

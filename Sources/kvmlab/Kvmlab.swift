@@ -15,5 +15,6 @@ struct Kvmlab: ParsableCommand {
         Exit status: 0 success, 1 runtime error, 2 usage error; `run` adds
         3 guest failed, 4 guest fault, 5 timed out, 130 interrupted.
         """,
-        subcommands: [InfoCommand.self, RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self])
+        subcommands: [InfoCommand.self, RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
+                      MemslotCommand.self])
 }

@@ -46,6 +46,21 @@
 #define MB_EVENTS 0x1000         // ring of {u64 tsc at the gap's end, u64 gap}
 #define MB_EVENTS_MAX 3840       // what fits below the mailbox's end
 
+// Pass worker (memslot, and root-reload's dirtying vCPUs): the host sets
+// the parameters, then raises MB_ITERATION; the guest makes one pass over
+// MB_PAGES pages of MB_REGION (stride MB_PAGE_SIZE), touching the word at
+// MB_OFFSET in each, then copies MB_ITERATION to MB_DONE_ITERATION and adds
+// one to MB_LOOPS. No exits: the host polls the mailbox.
+#define MB_OP 0x60               // what a pass does: PASS_* (root-reload: ROLE_TOGGLE_WP)
+#define MB_OFFSET 0x68           // byte offset of the touched word in each page
+#define MB_MISMATCHES 0x70       // PASS_VERIFY: pages whose word was not MB_STAMP + index
+#define MB_FIRST_BAD 0x78        // PASS_VERIFY: the first such page index, or ~0
+#define PASS_WRITE 1             // store MB_STAMP + page index
+#define PASS_VERIFY 2            // compare with MB_STAMP + page index
+#define PASS_WRITE_LOOP 3        // PASS_WRITE again and again until MB_OP changes
+#define ROLE_TOGGLE_WP 4         // crwp guest: toggle CR0.WP (needs CPL0), count in MB_LOOPS
+#define CR0_WP 0x10000
+
 // Exception frame the IDT stubs leave at RSP (8-byte slots, lowest first):
 // saved RAX, vector, error code (0 where the CPU pushes none), then the
 // CPU's frame: RIP, CS, RFLAGS, RSP, SS.

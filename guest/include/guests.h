@@ -21,6 +21,8 @@ KVMLAB_DECLARE_GUEST(spin)
 KVMLAB_DECLARE_GUEST(ping)
 KVMLAB_DECLARE_GUEST(jitter)
 KVMLAB_DECLARE_GUEST(fault)
+KVMLAB_DECLARE_GUEST(passes)
+KVMLAB_DECLARE_GUEST(crwp)
 extern const unsigned char kvmlab_guest_fault_insn[];
 
 static inline struct kvmlab_guest_blob kvmlab_guest_exceptions(void) {
@@ -44,5 +46,11 @@ static inline struct kvmlab_guest_blob kvmlab_guest_jitter(void) {
 static inline struct kvmlab_guest_blob kvmlab_guest_fault(void) {
     return (struct kvmlab_guest_blob){kvmlab_guest_fault_start, kvmlab_guest_fault_end,
         (unsigned long)(kvmlab_guest_fault_insn - kvmlab_guest_fault_start)};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_passes(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_passes_start, kvmlab_guest_passes_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_crwp(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_crwp_start, kvmlab_guest_crwp_end, 0};
 }
 #endif

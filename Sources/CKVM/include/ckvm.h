@@ -35,6 +35,16 @@
 #ifndef KVM_CAP_PRE_FAULT_MEMORY
 #define KVM_CAP_PRE_FAULT_MEMORY 236
 #endif
+// KVM_PRE_FAULT_MEMORY (Linux 6.11): a vCPU ioctl that maps a GPA range.
+struct ckvm_pre_fault_memory {
+    uint64_t gpa;
+    uint64_t size;
+    uint64_t flags;
+    uint64_t padding[5];
+};
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #ifndef KVM_X86_QUIRK_SLOT_ZAP_ALL
 #define KVM_X86_QUIRK_SLOT_ZAP_ALL (1 << 7)
 #endif
@@ -62,6 +72,8 @@ static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckvm_pre_fault_memory);
+static const int CKVM_MADV_POPULATE_WRITE = MADV_POPULATE_WRITE;
 
 // _BITUL() constants are not imported by Swift.
 static const uint32_t CKVM_DIRTY_GFN_F_DIRTY = KVM_DIRTY_GFN_F_DIRTY;
@@ -152,6 +164,9 @@ static inline uint64_t ckvm_rdtsc(void) {
 
 // Mailbox words are shared with a running guest: the host must neither tear
 // nor cache them.
+// A spin-wait hint (PAUSE) for host threads polling guest memory.
+static inline void ckvm_cpu_relax(void) { __asm__ __volatile__("pause"); }
+
 static inline uint64_t ckvm_load_u64(const void *p) {
     return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE);
 }

@@ -1,0 +1,147 @@
+import Glibc
+import Guests
+import KVM
+import VMM
+
+/// The memslot_perf_test experiments, by the names `kvmlab memslot --test` takes.
+public enum MemslotTest: String, CaseIterable, Sendable, Codable {
+    case map
+    case unmap
+    case unmapChunked = "unmap-chunked"
+    case moveActive = "move-active"
+    case moveInactive = "move-inactive"
+    case rw
+
+    public var summary: String {
+        switch self {
+        case .map: return "guest writes (maps) one half of 32 MiB while the host unmaps the other (MADV_DONTNEED)"
+        case .unmap: return "host unmaps 64 MiB halves one 4 KiB page per madvise while the guest touches one page of the other"
+        case .unmapChunked: return "as unmap, in 2 MiB chunks"
+        case .moveActive: return "host moves the last slot away and back while the guest writes 50 pages straddling it"
+        case .moveInactive: return "host moves the last slot away and back while the guest writes 50 pages just below it"
+        case .rw: return "guest writes one word per page of the whole area while the host writes another, then each verifies the other's"
+        }
+    }
+
+    /// Bytes of test memory this experiment spreads over the slots.
+    func area(_ config: MemslotConfig) -> UInt64 {
+        switch self {
+        case .map: return 32 << 20
+        case .unmap, .unmapChunked: return 128 << 20
+        case .moveActive, .moveInactive, .rw: return config.memory
+        }
+    }
+
+    /// What one timed host operation is.
+    var operation: String {
+        switch self {
+        case .map, .unmap, .unmapChunked: return "madvise(MADV_DONTNEED)"
+        case .moveActive, .moveInactive: return "KVM_SET_USER_MEMORY_REGION (move)"
+        case .rw: return "guest pass, host-timed"
+        }
+    }
+}
+
+public struct MemslotConfig: Sendable {
+    /// Test memslots; nil takes as many as KVM_CAP_NR_MEMSLOTS allows.
+    public var slots: Int?
+    /// Test memory of the move and rw experiments.
+    public var memory: UInt64 = 512 << 20
+    public var seconds: Double = 1
+    public var runs = 3
+    public var tests: [MemslotTest] = MemslotTest.allCases
+    public var noZapAll = false
+
+    public init() {}
+}
+
+/// One run of one experiment in a fresh VM.
+public struct MemslotRun: Sendable, Codable {
+    public let test: MemslotTest
+    public let run: Int
+    public let slots: Int
+    public let areaBytes: UInt64
+    public let slotSetupSeconds: Double
+    public let loopSeconds: Double
+    public let iterationSeconds: [Double]
+    public let operation: String
+    public let operationSeconds: [Double]
+    /// Pages whose contents were compared with what was written, and how many differed.
+    public let pagesVerified: Int
+    public let mismatches: Int
+    /// Guest writes to the moved slot's old address while it was away (move-active).
+    public let mmioExits: Int
+    public let guestPasses: UInt64
+    public let stats: StatsDelta?
+    public let problem: String?
+}
+
+public struct MemslotResult: Sendable {
+    public let config: MemslotConfig
+    public let maxSlots: Int
+    public let zapAllQuirk: String
+    public let runs: [MemslotRun]
+    public let status: String
+    public let problems: [String]
+}
+
+public enum MemslotScenario {
+    /// memslot_perf_test's move window: 50 pages.
+    static let movePages: UInt64 = 50
+    static let unmapChunkPages: UInt64 = 512
+
+    public static func validate(_ config: MemslotConfig, maxSlots: Int) throws {
+        if let slots = config.slots {
+            guard slots >= 1 else { throw ConfigError("-s must be at least 1") }
+            guard slots <= maxSlots else {
+                throw ConfigError("-s \(slots): this host's KVM allows \(maxSlots) test memslots (KVM_CAP_NR_MEMSLOTS less the system slot)")
+            }
+        }
+        guard config.memory >= 1 << 20, config.memory % GuestLayout.pageSize == 0 else { throw ConfigError("--memory must be a multiple of 4 KiB, at least 1 MiB") }
+        guard config.memory <= 64 << 30 else { throw ConfigError("--memory is limited to 64 GiB") }
+        guard config.seconds > 0, config.seconds <= 3600 else { throw ConfigError("--seconds must be between 0 and 3600") }
+        guard config.runs >= 1, config.runs <= 1000 else { throw ConfigError("--runs must be between 1 and 1000") }
+        guard !config.tests.isEmpty else { throw ConfigError("--test needs at least one experiment") }
+        for test in [MemslotTest.moveActive, .moveInactive] where config.tests.contains(test) {
+            let slots = slotCount(for: test, config: config, maxSlots: maxSlots)
+            let last = config.memory - Machine.slotSize(MachineConfig(testMemory: config.memory, slots: slots)) * UInt64(slots - 1)
+            let needed = test == .moveActive ? movePages / 2 : 1
+            guard last / GuestLayout.pageSize >= needed, config.memory / GuestLayout.pageSize >= movePages + last / GuestLayout.pageSize else {
+                throw ConfigError("\(test.rawValue): \(slots) slots leave the last slot \(last / 4096) pages of \(Sizes.format(config.memory)); it needs \(needed) with \(movePages) pages below it: lower -s or raise --memory")
+            }
+        }
+    }
+
+    /// Slots an experiment uses: the request (or the host's limit), but no
+    /// more than its area has pages.
+    static func slotCount(for test: MemslotTest, config: MemslotConfig, maxSlots: Int) -> Int {
+        min(config.slots ?? maxSlots, Int(test.area(config) / GuestLayout.pageSize))
+    }
+
+    public static func run(_ config: MemslotConfig) throws -> MemslotResult {
+        let device = try KVMDevice()
+        let maxSlots = max(1, Int(device.check(.nrMemslots)) - 1)
+        try validate(config, maxSlots: maxSlots)
+        if config.noZapAll && UInt64(UInt32(bitPattern: device.check(.disableQuirks2))) & X86Quirk.slotZapAll.mask == 0 {
+            throw ConfigError("--no-zap-all: this kernel cannot disable KVM_X86_QUIRK_SLOT_ZAP_ALL (see kvmlab info)")
+        }
+        Interrupts.shared.install()
+        var runs: [MemslotRun] = []
+        var problems: [String] = []
+        var interrupted = false
+        outer: for test in config.tests {
+            for index in 1...config.runs {
+                let run = try MemslotRunner(test: test, run: index, config: config, slots: slotCount(for: test, config: config, maxSlots: maxSlots), device: device).execute()
+                runs.append(run)
+                if let problem = run.problem {
+                    if problem == MemslotRunner.interruptedProblem { interrupted = true } else { problems.append("\(test.rawValue) run \(index): \(problem)") }
+                    break outer
+                }
+                if run.mismatches > 0 { problems.append("\(test.rawValue) run \(index): \(run.mismatches) of \(run.pagesVerified) pages did not read back what was written") }
+            }
+        }
+        return MemslotResult(config: config, maxSlots: maxSlots,
+                             zapAllQuirk: config.noZapAll ? "disabled (--no-zap-all)" : "on (kernel default)",
+                             runs: runs, status: interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
+    }
+}
