@@ -6,11 +6,12 @@ public final class StatsProbe: @unchecked Sendable {
     let vmFile: StatsFile
     let vcpuFiles: [StatsFile]
 
+    /// The VM's stats and the sum of the listed vCPUs' (default: all).
     /// Fails on kernels without binary stats (KVM_CAP_BINARY_STATS_FD).
-    public init(machine: Machine) throws(KVMError) {
+    public init(machine: Machine, vcpus: [Int]? = nil) throws(KVMError) {
         vmFile = try machine.vm.statsFD()
         var files: [StatsFile] = []
-        for vcpu in machine.vcpus { files.append(try vcpu.statsFD()) }
+        for index in vcpus ?? Array(machine.vcpus.indices) { files.append(try machine.vcpus[index].statsFD()) }
         vcpuFiles = files
     }
 
