@@ -1,0 +1,215 @@
+import Glibc
+import Guests
+import Synchronization
+import KVM
+import VMM
+
+/// Ways to make a VM's memory usable before its workload runs.
+public enum PopulateMode: String, CaseIterable, Sendable, Codable {
+    case demand
+    case hostPopulate = "host-populate"
+    case prefaultVCPU = "prefault-vcpu"
+    case kvmPrefault = "kvm-prefault"
+
+    public var summary: String {
+        switch self {
+        case .demand: return "nothing up front: the workload vCPUs fault everything in on their first pass"
+        case .hostPopulate: return "the host populates its pages first (MADV_POPULATE_WRITE); KVM still maps them on first touch"
+        case .prefaultVCPU: return "one extra vCPU touches every page first, so KVM maps everything before the workload runs"
+        case .kvmPrefault: return "KVM_PRE_FAULT_MEMORY maps everything, one thread per vCPU, before any vCPU runs"
+        }
+    }
+}
+
+public struct PopulateConfig: Sendable {
+    public var vcpus = Resources.onlineCPUs
+    /// Memory per workload vCPU.
+    public var bytesPerVCPU: UInt64 = 512 << 20
+    public var backing: Backing = .anonymous
+    public var modes: [PopulateMode] = PopulateMode.allCases
+
+    public init() {}
+}
+
+/// One timed step and what KVM and the host counted during it.
+public struct PopulateStep: Sendable {
+    public let seconds: Double
+    public let stats: StatsDelta?
+    /// Host pages (4 KiB units) of the test memory resident after the step.
+    public let residentPages: Int
+}
+
+public struct PopulateModeResult: Sendable {
+    public let mode: PopulateMode
+    /// Nil where the mode is not supported on this host (see `unsupported`).
+    public let population: PopulateStep?
+    public let firstPass: PopulateStep?
+    public let secondPass: PopulateStep?
+    public let residentBefore: Int
+    public let pages: UInt64
+    /// Why this mode did not run here, in one line.
+    public let unsupported: String?
+    /// Pages the workload found not holding its stamp after the first pass.
+    public let mismatches: UInt64
+    public let problem: String?
+}
+
+public struct PopulateResult: Sendable {
+    public let config: PopulateConfig
+    public let modes: [PopulateModeResult]
+    public let status: String
+    public let problems: [String]
+}
+
+public enum PopulateScenario {
+    public static func validate(_ config: PopulateConfig) throws {
+        guard config.vcpus >= 1, config.vcpus <= 512 else { throw ConfigError("-v must be between 1 and 512") }
+        guard config.bytesPerVCPU >= config.backing.pageSize, config.bytesPerVCPU % config.backing.pageSize == 0 else {
+            throw ConfigError("-b must be a positive multiple of \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
+        }
+        guard !config.modes.isEmpty else { throw ConfigError("--mode needs at least one mode") }
+    }
+
+    public static func run(_ config: PopulateConfig) throws -> PopulateResult {
+        try validate(config)
+        let device = try KVMDevice()
+        Interrupts.shared.install()
+        var results: [PopulateModeResult] = []
+        var problems: [String] = []
+        var interrupted = false
+        for mode in config.modes {
+            if Interrupts.shared.requested { interrupted = true; break }
+            let result = try run(mode, config: config, device: device)
+            results.append(result)
+            if let problem = result.problem {
+                if problem == MemslotRunner.interruptedProblem { interrupted = true; break }
+                problems.append("\(mode.rawValue): \(problem)")
+            } else if result.mismatches > 0 {
+                problems.append("\(mode.rawValue): \(result.mismatches) pages did not hold what the first pass wrote")
+            }
+        }
+        return PopulateResult(config: config, modes: results, status: interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
+    }
+
+    static func run(_ mode: PopulateMode, config: PopulateConfig, device: KVMDevice) throws -> PopulateModeResult {
+        let workers = config.vcpus
+        let pages = config.bytesPerVCPU / GuestLayout.pageSize
+        let total = config.bytesPerVCPU * UInt64(workers)
+        func skipped(_ reason: String) -> PopulateModeResult {
+            PopulateModeResult(mode: mode, population: nil, firstPass: nil, secondPass: nil, residentBefore: 0, pages: pages * UInt64(workers),
+                               unsupported: reason, mismatches: 0, problem: nil)
+        }
+        if mode == .kvmPrefault && device.check(.preFaultMemory) == 0 {
+            return skipped("not supported on this host: KVM_CAP_PRE_FAULT_MEMORY is 0 (it needs Linux 6.11+ and the TDP MMU)")
+        }
+        // The pre-fault vCPU is the last one; the workload is 0..<workers.
+        let machine = try Machine(MachineConfig(vcpus: workers + (mode == .prefaultVCPU ? 1 : 0), testMemory: total, backing: config.backing), device: device)
+        if mode == .kvmPrefault && machine.vm.check(.preFaultMemory) == 0 {
+            return skipped("not supported on this host: the VM reports KVM_CAP_PRE_FAULT_MEMORY as 0")
+        }
+        try machine.load(GuestImage.builtin("passes")!)
+        let probe = try? StatsProbe(machine: machine)
+        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        let driver = PassDriver(machine: machine, runner: runner)
+        let test = machine.test!
+        var problem: String?
+        var unsupported: String?
+
+        func step(_ body: () throws -> Bool) rethrows -> PopulateStep? {
+            let before = try? probe?.sample()
+            let clock = Stopwatch()
+            guard try body() else { return nil }
+            let seconds = clock.seconds
+            let after = try? probe?.sample()
+            return PopulateStep(seconds: seconds, stats: before.flatMap { b in after.map { $0.delta(since: b) } }, residentPages: test.residentPages())
+        }
+        func workloadPass(_ op: Int32, stamp: UInt64) -> UInt64? {
+            for index in 0..<workers {
+                driver.begin(index, Pass(op: op, gpa: GuestLayout.testMemoryBase + UInt64(index) * config.bytesPerVCPU, pages: pages, stamp: stamp | UInt64(index) << 40))
+            }
+            var bad: UInt64 = 0
+            for index in 0..<workers {
+                guard let mismatches = driver.wait(index, timeout: 120) else { return nil }
+                bad += mismatches
+            }
+            return bad
+        }
+
+        let residentBefore = test.residentPages()
+        var population: PopulateStep?
+        var firstPass: PopulateStep?
+        var secondPass: PopulateStep?
+        var mismatches: UInt64 = 0
+        do {
+            population = try step {
+                switch mode {
+                case .demand:
+                    return true
+                case .hostPopulate:
+                    try test.populateWrite()
+                    return true
+                case .kvmPrefault:
+                    do {
+                        try prefaultInParallel(machine, workers: workers, bytesPerVCPU: config.bytesPerVCPU)
+                    } catch let error as KVMError where error.errno == EOPNOTSUPP {
+                        unsupported = "not supported on this host: KVM_PRE_FAULT_MEMORY failed with EOPNOTSUPP (\(error.description))"
+                        return false
+                    }
+                    return true
+                case .prefaultVCPU:
+                    try runner.start()
+                    return driver.run(workers, Pass(op: PASS_WRITE, gpa: GuestLayout.testMemoryBase, pages: total / GuestLayout.pageSize, stamp: 0)) != nil
+                }
+            }
+            if unsupported == nil {
+                if mode != .prefaultVCPU { try runner.start() }
+                if population != nil {
+                    firstPass = step { workloadPass(PASS_WRITE, stamp: 0x7050_0000_0000_0000) != nil }
+                    secondPass = firstPass == nil ? nil : step {
+                        guard let bad = workloadPass(PASS_VERIFY, stamp: 0x7050_0000_0000_0000) else { return false }
+                        mismatches = bad
+                        return true
+                    }
+                }
+            }
+        } catch {
+            problem = "\(error)"
+        }
+        let outcomes = driver.finish()
+        if runner.stopRequested == .interrupted {
+            problem = MemslotRunner.interruptedProblem
+        } else if problem == nil, unsupported == nil, secondPass == nil {
+            problem = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the guest stopped answering"
+        }
+        if let unsupported { return skipped(unsupported) }
+        return PopulateModeResult(mode: mode, population: population, firstPass: firstPass, secondPass: secondPass, residentBefore: residentBefore,
+                                  pages: pages * UInt64(workers), unsupported: nil, mismatches: mismatches, problem: problem)
+    }
+
+    /// KVM_PRE_FAULT_MEMORY on every workload vCPU's share, one host thread
+    /// per vCPU, as a VMM would do it at boot.
+    static func prefaultInParallel(_ machine: Machine, workers: Int, bytesPerVCPU: UInt64) throws {
+        let failures = FirstError()
+        var threads: [JoinableThread] = []
+        for index in 0..<workers {
+            let vcpu = machine.vcpus[index]
+            threads.append(try JoinableThread {
+                do throws(KVMError) {
+                    try vcpu.preFault(gpa: GuestLayout.testMemoryBase + UInt64(index) * bytesPerVCPU, size: bytesPerVCPU)
+                } catch {
+                    failures.record(error)
+                }
+            })
+        }
+        for thread in threads { thread.join() }
+        if let error = failures.first { throw error }
+    }
+}
+
+/// The first error any of several threads hit.
+final class FirstError: Sendable {
+    private let error = Mutex<KVMError?>(nil)
+
+    func record(_ failure: KVMError) { error.withLock { if $0 == nil { $0 = failure } } }
+    var first: KVMError? { error.withLock { $0 } }
+}
