@@ -16,5 +16,5 @@ struct Kvmlab: ParsableCommand {
         3 guest failed, 4 guest fault, 5 timed out, 130 interrupted.
         """,
         subcommands: [InfoCommand.self, RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
-                      MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self])
+                      MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self])
 }
