@@ -20,9 +20,11 @@ run: release
 
 # Unit tests need nothing; integration tests need /dev/kvm and root
 # (run `sudo make test`) and skip with a reason where they cannot run.
+# Suites run one at a time: several measure process-wide effects (resident
+# memory, open fds) or timing-sensitive gaps that a parallel suite would blur.
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	$(SWIFT) test --skip-build --disable-xctest --no-parallel
 
 bench: release
 	bash bench/run.sh

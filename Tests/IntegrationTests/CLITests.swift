@@ -62,6 +62,23 @@ struct CLITests {
         for pass in passes { #expect(pass["pagesVerified"] as? Int == 4096) }
     }
 
+    @Test(arguments: [
+        ["memslot", "-s", "16", "--memory", "4m", "-l", "0.2", "-r", "1", "--test", "move-active", "--test", "rw"],
+        ["populate", "-v", "1", "-b", "4m"],
+        ["root-reload", "--dirtiers", "1", "--working-set", "1m", "--duration", "0.2"],
+        ["teardown", "-v", "1", "--memory", "16m", "--baseline", "0.05", "--order", "memory-first"],
+    ])
+    func mmuExperimentsPrintOneJSONDocument(arguments: [String]) throws {
+        let result = try CLI.run(arguments + ["--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(object["schema"] as? String == "kvmlab/1")
+        #expect(object["command"] as? String == arguments[0])
+        #expect((object["result"] as? [String: Any])?["status"] as? String == "ok")
+        let text = try CLI.run(arguments)
+        #expect(text.status == 0 && text.stdout.contains("status: ok"))
+    }
+
     @Test func infoJSONReportsLimits() throws {
         let result = try CLI.run(["info", "--json"])
         #expect(result.status == 0)
@@ -90,6 +107,19 @@ struct CLITests {
         (["run", "-c", "4095"], 2, "CPU 4095"),
         (["exit-latency", "-c", "4095"], 2, "CPU 4095"),
         (["jitter", "--rate", "0"], 2, "rate"),
+        (["memslot", "-s", "0"], 2, "-s must be at least 1"),
+        (["memslot", "-s", "1000000"], 2, "KVM_CAP_NR_MEMSLOTS"),
+        (["memslot", "--test", "nosuch"], 2, "test"),
+        (["memslot", "--test", "move-active", "--memory", "1m", "-s", "256"], 2, "lower -s"),
+        (["memslot", "--seconds", "0"], 2, "--seconds"),
+        (["populate", "--mode", "nosuch"], 2, "mode"),
+        (["populate", "-b", "6k"], 2, "multiple of 4 KiB"),
+        (["populate", "-b", "3m", "-s", "anonymous_hugetlb_2mb"], 2, "multiple of 2 MiB"),
+        (["root-reload", "--dirtiers", "-1"], 2, "dirtiers"),
+        (["root-reload", "--duration", "0"], 2, "--duration"),
+        (["teardown", "--order", "sideways"], 2, "order"),
+        (["teardown", "--cpu", "4095"], 2, "CPU 4095"),
+        (["teardown", "-v", "2", "--memory", "6k"], 2, "--memory"),
         (["jitter", "-v", "0"], 2, "-v"),
         (["jitter", "--duration", "1", "--events", "/nonexistent/dir/stalls.csv"], 2, "not writable"),
     ])

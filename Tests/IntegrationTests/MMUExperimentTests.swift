@@ -1,0 +1,100 @@
+import Foundation
+import Guests
+import KVM
+import Testing
+@testable import Report
+@testable import Scenarios
+@testable import VMM
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct RootReloadTests {
+    @Test func cplZeroVCPUTogglesWhileOthersDirty() throws {
+        var config = RootReloadConfig()
+        config.dirtiers = 1
+        config.workingSet = 1 << 20
+        config.duration = 0.3
+        let result = try RootReloadScenario.run(config)
+        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.baseline.toggles == 0)
+        let toggling = try #require(result.toggling)
+        // Every counted toggle was read back from CR0 by the guest itself.
+        #expect(toggling.toggles > 100)
+        #expect(result.baseline.pagesDirtied > 0 && toggling.pagesDirtied > 0)
+        #expect(result.baseline.pagesDirtied % 256 == 0)
+        if result.emulatedKernelMode {
+            // Emulated: every toggle leaves the guest, and the summary says so.
+            #expect((toggling.togglerStats?["exits"] ?? 0) >= Int64(toggling.toggles))
+            #expect(RootReloadSummary(result).note == RootReloadSummary.emulationNote)
+            #expect(RootReloadReport.text(RootReloadSummary(result)).contains("emulates CPL0 guest code"))
+        } else {
+            #expect(RootReloadSummary(result).note == nil)
+        }
+    }
+}
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct PopulateTests {
+    @Test func everyModeMakesTheMemoryUsable() throws {
+        var config = PopulateConfig()
+        config.vcpus = 2
+        config.bytesPerVCPU = 8 << 20
+        let result = try PopulateScenario.run(config)
+        #expect(result.status == "ok", "\(result.problems)")
+        let pages = 2 * 2048
+        let modes = Dictionary(uniqueKeysWithValues: result.modes.map { ($0.mode, $0) })
+        for mode in result.modes where mode.unsupported == nil {
+            #expect(mode.residentBefore == 0, "\(mode.mode): memory resident before population")
+            #expect(mode.mismatches == 0 && mode.secondPass != nil, "\(mode.mode)")
+            #expect(mode.firstPass?.residentPages == pages)
+        }
+        // Demand: nothing until the vCPUs fault it in, page by page.
+        let demand = try #require(modes[.demand])
+        #expect(demand.population?.residentPages == 0)
+        #expect((demand.firstPass?.stats?["pf_fixed"] ?? 0) >= Int64(pages))
+        // Host population: every page resident before any vCPU runs.
+        let host = try #require(modes[.hostPopulate])
+        #expect(host.population?.residentPages == pages)
+        #expect((host.population?.stats?["pf_fixed"] ?? -1) == 0)
+        // Pre-fault vCPU: KVM's mappings exist before the workload runs.
+        let vcpu = try #require(modes[.prefaultVCPU])
+        #expect((vcpu.population?.stats?["pf_fixed"] ?? 0) >= Int64(pages) / 8)
+        #expect((vcpu.firstPass?.stats?["pf_fixed"] ?? Int64(pages)) <= Int64(pages) / 100)
+        let kvm = try #require(modes[.kvmPrefault])
+        if try KVMDevice().check(.preFaultMemory) == 0 {
+            #expect(kvm.unsupported?.contains("not supported on this host") == true)
+            #expect(PopulateReport.text(PopulateSummary(result)).contains("kvm-prefault: not supported on this host"))
+        } else {
+            #expect(kvm.unsupported == nil)
+            #expect((kvm.firstPass?.stats?["pf_fixed"] ?? Int64(pages)) <= Int64(pages) / 100)
+        }
+    }
+}
+
+@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct TeardownTests {
+    @Test(arguments: TeardownOrder.allCases)
+    func teardownFreesEverythingWhileTheProbeWatches(order: TeardownOrder) throws {
+        var config = TeardownConfig()
+        config.vcpus = 2
+        config.memory = 64 << 20
+        config.orders = [order]
+        config.baselineSeconds = 0.1
+        let result = try TeardownScenario.run(config)
+        #expect(result.status == "ok", "\(result.problems)")
+        let run = try #require(result.runs.first)
+        #expect(run.steps.count == 2)
+        let destroy = try #require(run.steps.first { $0.name.hasPrefix("destroy VM") })
+        let unmap = try #require(run.steps.first { $0.name.hasPrefix("unmap") })
+        #expect(run.steps.first?.name == (order == .vmFirst ? destroy.name : unmap.name))
+        // The VM fd and both vCPU fds close in the destroy step...
+        #expect(destroy.descriptorsClosed >= 3)
+        // ...and the populated memory goes back to the host in the unmap step.
+        #expect(unmap.residentBytesFreed >= Int64(config.memory) * 9 / 10)
+        #expect(run.probeLoops > 1000)
+        #expect(run.windows.map(\.name) == ["idle", "busy", "teardown"])
+        // Beside a busy thread on its CPU the probe must have been descheduled.
+        let busy = try #require(run.windows.first { $0.name == "busy" })
+        #expect(!busy.gaps.isEmpty)
+        #expect((run.populateStats?["pf_fixed"] ?? 0) > 0)
+    }
+}
