@@ -76,7 +76,7 @@ public enum TeardownReport {
             for step in run.steps {
                 steps.add([run.order, step.name, Format.seconds(step.seconds), Sizes.format(UInt64(max(0, step.residentBytesFreed))), "\(step.descriptorsClosed)"])
             }
-            steps.add([run.order, "teardown total", Format.seconds(run.teardownSeconds), "", ""])
+            if !run.steps.isEmpty { steps.add([run.order, "teardown total", Format.seconds(run.teardownSeconds), "", ""]) }
         }
         out += steps.render()
         var gaps = Table(title: "\nThe probe's gaps above the threshold (µs)", headers: ["order", "window", "seconds", "gaps", "p50", "p90", "p99", "max", "off CPU"])

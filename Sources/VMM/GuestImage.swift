@@ -28,8 +28,8 @@ public struct GuestImage: Sendable {
         "fault": "reads an unmapped address and takes a #PF",
         "jitter": "the jitter probe: times every loop with rdtsc, no exits (see kvmlab jitter)",
         "ping": "exits to the host in a loop, once per --iterations (exit round trips)",
-        "passes": "write or verify stamps over a region when the host asks, without exits (see kvmlab memslot)",
-        "crwp": "toggles CR0.WP at CPL0 while other vCPUs dirty memory (see kvmlab root-reload)",
+        "passes": "the pass worker: idles until the host asks it through the mailbox to write or verify a region (driven by memslot, populate, teardown)",
+        "crwp": "root-reload's guest: toggles CR0.WP at CPL0 when its mailbox says so, else a pass worker (driven by root-reload)",
     ]
 
     public static func builtin(_ name: String) -> GuestImage? {
