@@ -40,3 +40,7 @@ bash bench/dirty-log.sh
 echo
 echo "jitter: 2, 8, 64 vCPUs, SLOT_ZAP_ALL on and off"
 bash bench/jitter.sh
+
+echo
+echo "MMU experiments: memslot, teardown, populate, root-reload"
+bash bench/mmu.sh

@@ -109,7 +109,11 @@ public enum PopulateScenario {
         }
         try machine.load(GuestImage.builtin("passes")!)
         let probe = try? StatsProbe(machine: machine)
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        // Workload vCPUs enter the guest only after population: an idle pass
+        // worker spins, and would take CPU time from the pre-fault vCPU.
+        let populated = IterationGate()
+        let runner = VCPURunner(machine: machine, prologue: { $0 >= workers || populated.wait(after: 0) != nil }) { _, _ in .finish }
+        runner.onStop { populated.cancel() }
         let driver = PassDriver(machine: machine, runner: runner)
         let test = machine.test!
         var problem: String?
@@ -161,6 +165,7 @@ public enum PopulateScenario {
                     return driver.run(workers, Pass(op: PASS_WRITE, gpa: GuestLayout.testMemoryBase, pages: total / GuestLayout.pageSize, stamp: 0)) != nil
                 }
             }
+            populated.open(1)
             if unsupported == nil {
                 if mode != .prefaultVCPU { try runner.start() }
                 if population != nil {
@@ -175,6 +180,8 @@ public enum PopulateScenario {
         } catch {
             problem = "\(error)"
         }
+        // Workload vCPUs still held back (population failed) never enter.
+        populated.cancel()
         let outcomes = driver.finish()
         if runner.stopRequested == .interrupted {
             problem = MemslotRunner.interruptedProblem
