@@ -35,7 +35,7 @@ for test in tests:
         "operation_p50": med((e.get("operationSeconds") or {}).get("p50") for e in runs),
         "operation_p99": med((e.get("operationSeconds") or {}).get("p99") for e in runs),
         "slot_setup": med(e.get("bestSlotSetupSeconds") for e in runs),
-        "mismatches": sum(run["mismatches"] for e in runs for run in e["runs"]),
+        "mismatches": sum(run.get("measured", run)["mismatches"] for e in runs for run in e["runs"]),
     }
     summary["memslot"][test] = entry
     print(f"{test:<14} {us(entry['iteration_p50'])} {us(entry['iteration_p99'])} {us(entry['best_mean_iteration'])}"

@@ -4,22 +4,12 @@ import VMM
 /// `kvmlab memslot` for JSON: every run with its per-iteration times, and
 /// per experiment the distributions over all its runs.
 public struct MemslotSummary: Encodable, Sendable {
+    /// A run as measured, plus the distribution of its operation times.
     public struct Run: Encodable, Sendable {
-        public let run: Int
-        public let slots: Int
-        public let areaBytes: UInt64
-        public let slotSetupSeconds: Double
-        public let loopSeconds: Double
+        public let measured: MemslotRun
         public let iterations: Int
-        public let iterationSeconds: [Double]
         public let operations: Int
         public let operationSeconds: Percentiles?
-        public let pagesVerified: Int
-        public let mismatches: Int
-        public let mmioExits: Int
-        public let guestPasses: UInt64
-        public let stats: StatsDelta?
-        public let problem: String?
     }
 
     public struct Experiment: Encodable, Sendable {
@@ -58,11 +48,8 @@ public struct MemslotSummary: Encodable, Sendable {
             let runs = result.runs.filter { $0.test == test }
             guard let first = runs.first else { return nil }
             let summaries = runs.map { run in
-                Run(run: run.run, slots: run.slots, areaBytes: run.areaBytes, slotSetupSeconds: run.slotSetupSeconds,
-                    loopSeconds: run.loopSeconds, iterations: run.iterationSeconds.count, iterationSeconds: run.iterationSeconds,
-                    operations: run.operationSeconds.count, operationSeconds: Percentiles(run.operationSeconds),
-                    pagesVerified: run.pagesVerified, mismatches: run.mismatches, mmioExits: run.mmioExits,
-                    guestPasses: run.guestPasses, stats: run.stats, problem: run.problem)
+                Run(measured: run, iterations: run.iterationSeconds.count, operations: run.operationSeconds.count,
+                    operationSeconds: Percentiles(run.operationSeconds))
             }
             let means = runs.filter { !$0.iterationSeconds.isEmpty }.map { $0.iterationSeconds.reduce(0, +) / Double($0.iterationSeconds.count) }
             return Experiment(test: test.rawValue, summary: test.summary, operation: first.operation, runs: summaries,
@@ -88,14 +75,15 @@ public enum MemslotReport {
         var checks = Table(title: "\nChecks", headers: ["test", "pages verified", "mismatches", "mmio exits", "guest passes"])
         for experiment in summary.experiments {
             let p = experiment.iterationSeconds
-            iterations.add([experiment.test, "\(experiment.runs.map(\.slots).max() ?? 0)", Sizes.format(experiment.runs.first?.areaBytes ?? 0),
+            iterations.add([experiment.test, "\(experiment.runs.map(\.measured.slots).max() ?? 0)", Sizes.format(experiment.runs.first?.measured.areaBytes ?? 0),
                             experiment.bestSlotSetupSeconds.map { Format.fixed($0 * 1e3, 1) } ?? "-",
                             "\(experiment.runs.map(\.iterations).reduce(0, +))"]
                            + [p?.p50, p?.p90, p?.p99, p?.max, experiment.bestMeanIterationSeconds].map { $0.map(Format.micros) ?? "-" })
             let o = experiment.operationSeconds
             operations.add([experiment.test, experiment.operation, "\(o?.count ?? 0)"] + [o?.p50, o?.p90, o?.p99, o?.max].map { $0.map(Format.micros) ?? "-" })
-            checks.add([experiment.test, "\(experiment.runs.map(\.pagesVerified).reduce(0, +))", "\(experiment.runs.map(\.mismatches).reduce(0, +))",
-                        "\(experiment.runs.map(\.mmioExits).reduce(0, +))", "\(experiment.runs.map(\.guestPasses).reduce(0, +))"])
+            let runs = experiment.runs.map(\.measured)
+            checks.add([experiment.test, "\(runs.map(\.pagesVerified).reduce(0, +))", "\(runs.map(\.mismatches).reduce(0, +))",
+                        "\(runs.map(\.mmioExits).reduce(0, +))", "\(runs.map(\.guestPasses).reduce(0, +))"])
         }
         out += iterations.render() + "setup: best time to create the test slots; best mean: the best run's mean iteration (memslot_perf_test's figure)\n"
         out += operations.render() + checks.render()

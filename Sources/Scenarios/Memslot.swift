@@ -55,8 +55,10 @@ public struct MemslotConfig: Sendable {
     public init() {}
 }
 
-/// One run of one experiment in a fresh VM.
-public struct MemslotRun: Sendable, Codable {
+/// One run of one experiment in a fresh VM. Its JSON leaves out the
+/// operation times themselves (millions for unmap); reports give their
+/// distribution instead.
+public struct MemslotRun: Sendable, Encodable {
     public let test: MemslotTest
     public let run: Int
     public let slots: Int
@@ -74,6 +76,11 @@ public struct MemslotRun: Sendable, Codable {
     public let guestPasses: UInt64
     public let stats: StatsDelta?
     public let problem: String?
+
+    enum CodingKeys: String, CodingKey {
+        case test, run, slots, areaBytes, slotSetupSeconds, loopSeconds, iterationSeconds, operation
+        case pagesVerified, mismatches, mmioExits, guestPasses, stats, problem
+    }
 }
 
 public struct MemslotResult: Sendable {
