@@ -111,9 +111,7 @@ public enum DirtyLogScenario {
         guard config.totalBytes % unit == 0 else {
             throw ConfigError("\(Sizes.format(config.totalBytes)) of guest memory does not split evenly into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) \(config.backing.rawValue) pages; change -b or -x")
         }
-        if let total = HostFiles.read("/proc/meminfo").flatMap(memTotal), config.totalBytes > total {
-            throw ConfigError("\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU)) = \(Sizes.format(config.totalBytes)) exceeds this host's \(Sizes.format(total)) of RAM; lower -v or -b")
-        }
+        try Resources.requireRAM(config.totalBytes, for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower -v or -b")
         if config.initiallySet == true && !config.manualProtect { throw ConfigError("--initially-set on needs manual protect (drop -g)") }
         if let chunk = config.clearChunk {
             guard chunk >= 1 else { throw ConfigError("--clear-chunk must be at least 1 page") }
@@ -128,14 +126,6 @@ public enum DirtyLogScenario {
             }
         }
         _ = try PinPlan(config.pin, vcpus: config.vcpus)
-    }
-
-    static func memTotal(_ meminfo: String) -> UInt64? {
-        for line in meminfo.split(separator: "\n") where line.hasPrefix("MemTotal:") {
-            let digits = line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }
-            return digits.map { $0 * 1024 }
-        }
-        return nil
     }
 
     public static func run(_ config: DirtyLogConfig) throws -> DirtyLogResult {

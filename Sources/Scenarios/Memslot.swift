@@ -105,7 +105,7 @@ public enum MemslotScenario {
             }
         }
         guard config.memory >= 1 << 20, config.memory % GuestLayout.pageSize == 0 else { throw ConfigError("--memory must be a multiple of 4 KiB, at least 1 MiB") }
-        guard config.memory <= 64 << 30 else { throw ConfigError("--memory is limited to 64 GiB") }
+        try Resources.requireRAM(config.memory, for: "--memory", fix: "lower --memory")
         guard config.seconds > 0, config.seconds <= 3600 else { throw ConfigError("--seconds must be between 0 and 3600") }
         guard config.runs >= 1, config.runs <= 1000 else { throw ConfigError("--runs must be between 1 and 1000") }
         guard !config.tests.isEmpty else { throw ConfigError("--test needs at least one experiment") }

@@ -68,6 +68,7 @@ public enum PopulateScenario {
             throw ConfigError("-b must be a positive multiple of \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
         }
         guard !config.modes.isEmpty else { throw ConfigError("--mode needs at least one mode") }
+        try Resources.requireRAM(config.bytesPerVCPU * UInt64(config.vcpus), for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower -v or -b")
     }
 
     public static func run(_ config: PopulateConfig) throws -> PopulateResult {

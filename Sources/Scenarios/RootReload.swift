@@ -49,6 +49,7 @@ public enum RootReloadScenario {
             throw ConfigError("--working-set must be a positive multiple of 4 KiB")
         }
         guard config.duration > 0, config.duration <= 3600 else { throw ConfigError("--duration must be between 0 and 3600 seconds") }
+        try Resources.requireRAM(config.workingSet * UInt64(config.dirtiers), for: "\(config.dirtiers) dirtiers × \(Sizes.format(config.workingSet))", fix: "lower --dirtiers or --working-set")
         _ = try PinPlan(config.pin, vcpus: config.dirtiers + 1)
     }
 

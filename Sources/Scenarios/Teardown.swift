@@ -71,6 +71,7 @@ public enum TeardownScenario {
             throw ConfigError("--memory must be a positive multiple of \(config.vcpus) × \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
         }
         guard !config.orders.isEmpty else { throw ConfigError("--order needs at least one order") }
+        try Resources.requireRAM(config.memory, for: "--memory", fix: "lower --memory")
         guard config.thresholdMicros > 0 else { throw ConfigError("--threshold must be positive") }
         guard config.baselineSeconds > 0, config.baselineSeconds <= 60 else { throw ConfigError("--baseline must be between 0 and 60 seconds") }
         if let cpu = config.cpu { try PinPlan.checkCPUs([cpu]) }

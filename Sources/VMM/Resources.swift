@@ -22,4 +22,17 @@ public enum Resources {
         limit.rlim_cur = min(want, limit.rlim_max)
         return setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 && limit.rlim_cur >= want
     }
+
+    /// Fails before any memory is touched when `bytes` exceed the host's RAM.
+    public static func requireRAM(_ bytes: UInt64, for what: String, fix: String) throws {
+        guard let meminfo = HostFiles.read("/proc/meminfo"), let total = memTotal(meminfo), bytes > total else { return }
+        throw ConfigError("\(what) = \(Sizes.format(bytes)) exceeds this host's \(Sizes.format(total)) of RAM; \(fix)")
+    }
+
+    static func memTotal(_ meminfo: String) -> UInt64? {
+        for line in meminfo.split(separator: "\n") where line.hasPrefix("MemTotal:") {
+            return line.split(separator: " ").dropFirst().first.flatMap { UInt64($0) }.map { $0 * 1024 }
+        }
+        return nil
+    }
 }

@@ -120,6 +120,10 @@ struct CLITests {
         (["teardown", "--order", "sideways"], 2, "order"),
         (["teardown", "--cpu", "4095"], 2, "CPU 4095"),
         (["teardown", "-v", "2", "--memory", "6k"], 2, "--memory"),
+        (["memslot", "--memory", "64t"], 2, "RAM"),
+        (["populate", "-v", "64", "-b", "1t"], 2, "RAM"),
+        (["teardown", "--memory", "64t"], 2, "RAM"),
+        (["root-reload", "--dirtiers", "64", "--working-set", "1t"], 2, "RAM"),
         (["jitter", "-v", "0"], 2, "-v"),
         (["jitter", "--duration", "1", "--events", "/nonexistent/dir/stalls.csv"], 2, "not writable"),
     ])
