@@ -141,7 +141,7 @@ public enum MemslotScenario {
                 let run = try MemslotRunner(test: test, run: index, config: config, slots: slotCount(for: test, config: config, maxSlots: maxSlots), device: device).execute()
                 runs.append(run)
                 if let problem = run.problem {
-                    if problem == MemslotRunner.interruptedProblem { interrupted = true } else { problems.append("\(test.rawValue) run \(index): \(problem)") }
+                    if problem == RunProblem.interrupted { interrupted = true } else { problems.append("\(test.rawValue) run \(index): \(problem)") }
                     break outer
                 }
                 if run.mismatches > 0 { problems.append("\(test.rawValue) run \(index): \(run.mismatches) of \(run.pagesVerified) pages did not read back what was written") }

@@ -14,8 +14,6 @@ final class MMIOCounter: Sendable {
 /// the checks. The guest is the pass worker, synchronised through its
 /// mailbox as memslot_perf_test synchronises through shared memory.
 final class MemslotRunner {
-    static let interruptedProblem = "interrupted"
-
     let test: MemslotTest
     let index: Int
     let config: MemslotConfig
@@ -36,7 +34,7 @@ final class MemslotRunner {
         area = test.area(config)
         var machineConfig = MachineConfig(vcpus: 1, testMemory: area, slots: slots, disabledQuirks: config.noZapAll ? [.slotZapAll] : [])
         // The moved slot's destination, right above the area, must be mapped too.
-        machineConfig.mappedSpan = 2 * area
+        if test == .moveActive || test == .moveInactive { machineConfig.mappedSpan = 2 * area }
         machine = try Machine(machineConfig, device: device)
         try machine.load(GuestImage.builtin("passes")!)
         runner = VCPURunner(machine: machine) { _, _ in .finish }
@@ -88,7 +86,7 @@ final class MemslotRunner {
         let passes = driver.passes(0)
         let outcomes = driver.finish()
         if runner.stopRequested == .interrupted {
-            problem = MemslotRunner.interruptedProblem
+            problem = RunProblem.interrupted
         } else if let error = hostError {
             problem = error
         } else if let guestProblem = outcomes.lazy.compactMap({ LaunchScenario.problem($0) }).first {

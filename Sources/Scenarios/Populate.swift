@@ -83,7 +83,7 @@ public enum PopulateScenario {
             let result = try run(mode, config: config, device: device)
             results.append(result)
             if let problem = result.problem {
-                if problem == MemslotRunner.interruptedProblem { interrupted = true; break }
+                if problem == RunProblem.interrupted { interrupted = true; break }
                 problems.append("\(mode.rawValue): \(problem)")
             } else if result.mismatches > 0 {
                 problems.append("\(mode.rawValue): \(result.mismatches) pages did not hold what the first pass wrote")
@@ -185,7 +185,7 @@ public enum PopulateScenario {
         populated.cancel()
         let outcomes = driver.finish()
         if runner.stopRequested == .interrupted {
-            problem = MemslotRunner.interruptedProblem
+            problem = RunProblem.interrupted
         } else if problem == nil, unsupported == nil, secondPass == nil {
             problem = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the guest stopped answering"
         }

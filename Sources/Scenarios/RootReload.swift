@@ -109,8 +109,9 @@ public enum RootReloadScenario {
             problems.append(outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "a vCPU did not finish")
         }
         if let toggling, toggling.toggles == 0, status == .finished { problems.append("the CPL0 vCPU toggled CR0.WP no times") }
-        return RootReloadResult(config: config, emulatedKernelMode: HostFingerprint.current().emulatesKernelMode,
-                                mmuMode: HostFingerprint.current().mmuMode, baseline: baseline, toggling: toggling,
+        let host = HostFingerprint.current()
+        return RootReloadResult(config: config, emulatedKernelMode: host.emulatesKernelMode,
+                                mmuMode: host.mmuMode, baseline: baseline, toggling: toggling,
                                 status: status == .interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
     }
 }

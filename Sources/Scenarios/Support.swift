@@ -40,3 +40,9 @@ struct PinPlan {
         if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
     }
 }
+
+/// The problem word of a run that Ctrl-C or SIGTERM ended: the command then
+/// reports what was measured with status "interrupted", not an error.
+enum RunProblem {
+    static let interrupted = "interrupted"
+}

@@ -90,7 +90,7 @@ public enum TeardownScenario {
             let run = try run(order, config: config, cpu: cpu, device: device)
             runs.append(run)
             if let problem = run.problem {
-                if problem == MemslotRunner.interruptedProblem { interrupted = true; break }
+                if problem == RunProblem.interrupted { interrupted = true; break }
                 problems.append("\(order.rawValue): \(problem)")
             }
         }
@@ -183,7 +183,7 @@ public enum TeardownScenario {
         let outcomes = driver.finish()
         var problem: String?
         if runner.stopRequested == .interrupted {
-            problem = MemslotRunner.interruptedProblem
+            problem = RunProblem.interrupted
         } else if !healthy {
             problem = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the guest stopped answering"
         }
