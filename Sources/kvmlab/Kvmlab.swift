@@ -13,8 +13,8 @@ struct Kvmlab: ParsableCommand {
           kvmlab run --image guest.bin --cpl 0 --timeout 5
 
         Experiments (each prints a table, or one JSON document with --json):
-          kvmlab exit-latency    kvmlab dirty-log    kvmlab jitter
-          kvmlab memslot         kvmlab teardown     kvmlab populate    kvmlab root-reload
+          kvmlab exit-latency    kvmlab dirty-log    kvmlab jitter     kvmlab memslot
+          kvmlab teardown        kvmlab populate     kvmlab root-reload
 
         Exit status: 0 success, 1 runtime error, 2 usage error; `run` adds
         3 guest failed, 4 guest fault, 5 timed out, 130 interrupted.
