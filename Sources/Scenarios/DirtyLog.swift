@@ -155,7 +155,7 @@ public enum DirtyLogScenario {
             let value = try body()
             let seconds = clock.seconds
             let after = try? probe?.sample()
-            return (value, DirtyLogPhase(name: name, seconds: seconds, stats: before.flatMap { b in after.map { $0.delta(since: b) } }))
+            return (value, DirtyLogPhase(name: name, seconds: seconds, stats: StatsDelta.between(before, after)))
         }
         func passSeconds(_ reports: [PassReport]) -> [Double] {
             guard let khz = tsc.0 else { return [] }
@@ -220,7 +220,7 @@ public enum DirtyLogScenario {
             disable: disable, keepRunningPass: keepRunningPass,
             splitting: HugePageSplitting.explain(populate: populate.stats, phases: splittingPhases(enable: enable, iterations: iterations),
                                                  backing: config.backing),
-            status: status == .interrupted || stopped && problems.isEmpty ? "interrupted" : problems.isEmpty ? "ok" : "error",
+            status: RunProblem.status(interrupted: status == .interrupted || stopped && problems.isEmpty, problems: problems),
             problems: problems)
     }
 }

@@ -183,7 +183,7 @@ public enum JitterScenario {
             let loops = zip(collector.loops(), loopsBefore).map { $0 &- $1 }
             return JitterPhase(name: name, startTSC: start, endTSC: stop, buckets: buckets, loops: loops,
                                stalls: collector.stalls(from: start, to: stop), ops: ops, rounds: rounds,
-                               stats: before.flatMap { b in after.map { $0.delta(since: b) } })
+                               stats: StatsDelta.between(before, after))
         }
         let baseline = measure("baseline", churn: false)
         let churn = measure("churn", churn: true)
@@ -200,7 +200,7 @@ public enum JitterScenario {
             config: config, tscKHz: khz, tscSource: tscSource, offsetUncertainty: uncertainty, thresholdCycles: threshold,
             zapAllQuirk: config.noZapAll ? "disabled (--no-zap-all)" : "on (kernel default)", realtime: realtime,
             baseline: baseline, churn: churn, lostStalls: collector.lost,
-            status: status == .interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems,
+            status: RunProblem.status(interrupted: status == .interrupted, problems: problems), problems: problems,
             finalLoops: finalLoops, finalBucketSums: finalSums)
     }
 

@@ -107,7 +107,7 @@ public enum LaunchScenario {
         }
         let seconds = clock.seconds
         let after = try? probe?.sample()
-        let delta = before.flatMap { b in after.map { $0.delta(since: b) } }
+        let delta = StatsDelta.between(before, after)
         return LaunchResult(
             guest: image.name, vcpus: config.vcpus, memoryBytes: config.memory, backing: config.backing, cpl: config.cpl.rawValue,
             status: status(of: outcomes), seconds: seconds,

@@ -149,6 +149,6 @@ public enum MemslotScenario {
         }
         return MemslotResult(config: config, maxSlots: maxSlots,
                              zapAllQuirk: config.noZapAll ? "disabled (--no-zap-all)" : "on (kernel default)",
-                             runs: runs, status: interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
+                             runs: runs, status: RunProblem.status(interrupted: interrupted, problems: problems), problems: problems)
     }
 }

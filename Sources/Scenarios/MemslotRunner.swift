@@ -66,10 +66,11 @@ final class MemslotRunner {
         var loopSeconds = 0.0
         var before: StatsSample?
         var after: StatsSample?
+        var healthy = false
         do {
             try runner.start()
             before = try? probe?.sample()
-            var healthy = prepare()
+            healthy = prepare()
             let clock = Stopwatch()
             while healthy && clock.seconds < config.seconds && runner.stopRequested == nil {
                 let step = Stopwatch()
@@ -79,24 +80,16 @@ final class MemslotRunner {
             loopSeconds = clock.seconds
             if healthy { healthy = conclude() }
             after = try? probe?.sample()
-            if !healthy && hostError == nil && runner.stopRequested == nil { problem = "the guest stopped answering" }
         } catch {
             problem = "\(error)"
         }
         let passes = driver.passes(0)
-        let outcomes = driver.finish()
-        if runner.stopRequested == .interrupted {
-            problem = RunProblem.interrupted
-        } else if let error = hostError {
-            problem = error
-        } else if let guestProblem = outcomes.lazy.compactMap({ LaunchScenario.problem($0) }).first {
-            problem = guestProblem
-        }
+        problem = driver.finish(known: problem ?? hostError, complete: healthy)
         return MemslotRun(test: test, run: index, slots: machine.testSlots.count, areaBytes: area,
                           slotSetupSeconds: machine.slotSetupSeconds, loopSeconds: loopSeconds, iterationSeconds: iterations,
                           operation: test.operation, operationSeconds: operations, pagesVerified: verified, mismatches: mismatches,
                           mmioExits: mmio.count.load(ordering: .relaxed), guestPasses: passes,
-                          stats: before.flatMap { b in after.map { $0.delta(since: b) } }, problem: problem)
+                          stats: StatsDelta.between(before, after), problem: problem)
     }
 
     // MARK: the experiments

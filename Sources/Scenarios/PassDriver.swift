@@ -81,4 +81,14 @@ final class PassDriver {
         for index in machine.vcpus.indices { machine.mailbox(index)[MB_COMMAND] = 1 }
         return runner.wait(timeout: timeout)
     }
+
+    /// Stops the guests, joins their threads and says what ended the run,
+    /// if anything: Ctrl-C first, then `known` (a failure the host saw),
+    /// then the first vCPU's own problem, then, if the run did not
+    /// complete, a guest that stopped answering.
+    func finish(known: String?, complete: Bool) -> String? {
+        let outcomes = finish()
+        if runner.stopRequested == .interrupted { return RunProblem.interrupted }
+        return known ?? outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? (complete ? nil : "the guest stopped answering")
+    }
 }

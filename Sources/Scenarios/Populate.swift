@@ -89,7 +89,7 @@ public enum PopulateScenario {
                 problems.append("\(mode.rawValue): \(result.mismatches) pages did not hold what the first pass wrote")
             }
         }
-        return PopulateResult(config: config, modes: results, status: interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
+        return PopulateResult(config: config, modes: results, status: RunProblem.status(interrupted: interrupted, problems: problems), problems: problems)
     }
 
     static func run(_ mode: PopulateMode, config: PopulateConfig, device: KVMDevice) throws -> PopulateModeResult {
@@ -126,7 +126,7 @@ public enum PopulateScenario {
             guard try body() else { return nil }
             let seconds = clock.seconds
             let after = try? probe?.sample()
-            return PopulateStep(seconds: seconds, stats: before.flatMap { b in after.map { $0.delta(since: b) } }, residentPages: test.residentPages())
+            return PopulateStep(seconds: seconds, stats: StatsDelta.between(before, after), residentPages: test.residentPages())
         }
         func workloadPass(_ op: Int32, stamp: UInt64) -> UInt64? {
             for index in 0..<workers {
@@ -183,12 +183,7 @@ public enum PopulateScenario {
         }
         // Workload vCPUs still held back (population failed) never enter.
         populated.cancel()
-        let outcomes = driver.finish()
-        if runner.stopRequested == .interrupted {
-            problem = RunProblem.interrupted
-        } else if problem == nil, unsupported == nil, secondPass == nil {
-            problem = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the guest stopped answering"
-        }
+        problem = driver.finish(known: problem, complete: unsupported != nil || secondPass != nil)
         if let unsupported { return skipped(unsupported) }
         return PopulateModeResult(mode: mode, population: population, firstPass: firstPass, secondPass: secondPass, residentBefore: residentBefore,
                                   pages: pages * UInt64(workers), unsupported: nil, mismatches: mismatches, problem: problem)

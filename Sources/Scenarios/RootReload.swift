@@ -94,8 +94,8 @@ public enum RootReloadScenario {
             let togglerAfter = try? togglerProbe?.sample()
             let dirtierAfter = try? dirtierProbe?.sample()
             return RootReloadPhase(name: name, seconds: seconds, toggles: toggles, dirtierPasses: passes, pagesDirtied: passes * pagesPerPass,
-                                   togglerStats: togglerBefore.flatMap { b in togglerAfter.map { $0.delta(since: b) } },
-                                   dirtierStats: dirtierBefore.flatMap { b in dirtierAfter.map { $0.delta(since: b) } })
+                                   togglerStats: StatsDelta.between(togglerBefore, togglerAfter),
+                                   dirtierStats: StatsDelta.between(dirtierBefore, dirtierAfter))
         }
         // Let the dirtiers fault their working sets in before the baseline.
         let warm = Stopwatch()
@@ -112,6 +112,6 @@ public enum RootReloadScenario {
         let host = HostFingerprint.current()
         return RootReloadResult(config: config, emulatedKernelMode: host.emulatesKernelMode,
                                 mmuMode: host.mmuMode, baseline: baseline, toggling: toggling,
-                                status: status == .interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
+                                status: RunProblem.status(interrupted: status == .interrupted, problems: problems), problems: problems)
     }
 }

@@ -94,7 +94,7 @@ public enum TeardownScenario {
                 problems.append("\(order.rawValue): \(problem)")
             }
         }
-        return TeardownResult(config: config, cpu: cpu, runs: runs, status: interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error", problems: problems)
+        return TeardownResult(config: config, cpu: cpu, runs: runs, status: RunProblem.status(interrupted: interrupted, problems: problems), problems: problems)
     }
 
     /// What the teardown thread owns: the last references to the VM and its memory.
@@ -180,14 +180,8 @@ public enum TeardownScenario {
         for index in machine.vcpus.indices where driver.wait(index, timeout: 300) == nil { healthy = false; break }
         let seconds = clock.seconds
         let after = try? probe?.sample()
-        let outcomes = driver.finish()
-        var problem: String?
-        if runner.stopRequested == .interrupted {
-            problem = RunProblem.interrupted
-        } else if !healthy {
-            problem = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the guest stopped answering"
-        }
-        return (seconds, before.flatMap { b in after.map { $0.delta(since: b) } }, problem)
+        let problem = driver.finish(known: nil, complete: healthy)
+        return (seconds, StatsDelta.between(before, after), problem)
     }
 }
 

@@ -45,6 +45,13 @@ public struct StatsDelta: Sendable, Equatable, Codable {
         self.vcpus = vcpus
     }
 
+    /// The change from `before` to `after`, or nil if either sample is missing
+    /// (a kernel without binary stats).
+    public static func between(_ before: StatsSample?, _ after: StatsSample?) -> StatsDelta? {
+        guard let before, let after else { return nil }
+        return after.delta(since: before)
+    }
+
     /// A VM stat's change, or a vCPU stat's summed change, by name.
     public subscript(name: String) -> Int64? { vm[name] ?? vcpus[name] }
 }
