@@ -36,6 +36,10 @@ public struct DirtyBitmap: Sendable, Equatable {
         return total
     }
 
+    public mutating func clearAll() {
+        for index in words.indices { words[index] = 0 }
+    }
+
     public mutating func setAll() {
         for index in words.indices { words[index] = ~0 }
     }

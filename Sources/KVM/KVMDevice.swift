@@ -41,6 +41,19 @@ public final class KVMDevice: @unchecked Sendable {
         return Int(max > 0 ? max : check(.nrVCPUs))
     }
 
+    /// Dirty ring sizes KVM accepts, in entries: at least one host page of
+    /// `struct kvm_dirty_gfn`, at most KVM_CAP_DIRTY_LOG_RING bytes' worth;
+    /// zero maximum where there is no dirty ring.
+    public var dirtyRingLimits: (minEntries: Int, maxEntries: Int) {
+        let entry = MemoryLayout<kvm_dirty_gfn>.stride
+        return (Int(sysconf(Int32(_SC_PAGESIZE))) / entry, Int(check(.dirtyLogRing)) / entry)
+    }
+
+    /// Whether KVM_CAP_DISABLE_QUIRKS2 can turn `quirk` off on this host.
+    public func canDisable(_ quirk: X86Quirk) -> Bool {
+        UInt64(UInt32(bitPattern: check(.disableQuirks2))) & quirk.mask != 0
+    }
+
     public func createVM(type: UInt = 0) throws(KVMError) -> VirtualMachine {
         let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VM, type)
         guard raw >= 0 else {

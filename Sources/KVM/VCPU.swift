@@ -5,7 +5,7 @@ import Glibc
 public final class VCPU: @unchecked Sendable {
     public let id: Int
     let fd: FileDescriptor
-    public let run: UnsafeMutablePointer<kvm_run>
+    let run: UnsafeMutablePointer<kvm_run>
     let mmapSize: Int
 
     init(id: Int, fd: FileDescriptor, mmapSize: Int) throws(KVMError) {
@@ -22,19 +22,21 @@ public final class VCPU: @unchecked Sendable {
 
     public var rawFD: Int32 { fd.raw }
 
-    /// KVM_RUN. Returns false when interrupted (EINTR: a kick or immediate_exit).
-    public func enter() throws(KVMError) -> Bool {
-        if ckvm_ioctl(fd.raw, CKVM_RUN, 0) == 0 { return true }
+    /// KVM_RUN, and why it returned.
+    public func enter() throws(KVMError) -> VCPUExit {
+        if ckvm_ioctl(fd.raw, CKVM_RUN, 0) == 0 { return decodeExit() }
         let err = Glibc.errno
-        if err == EINTR || err == EAGAIN { return false }
+        if err == EINTR || err == EAGAIN { return .interrupted }
         throw KVMError("KVM_RUN(vCPU \(id))", errno: err)
     }
 
     /// Makes the next (or current, after a signal) KVM_RUN return EINTR.
-    public func setImmediateExit(_ on: Bool) {
-        withUnsafeMutablePointer(to: &run.pointee.immediate_exit) { pointer in
-            UnsafeMutableRawPointer(pointer).storeBytes(of: on ? 1 : 0, as: UInt8.self)
-        }
+    /// Safe from any thread: an atomic release store (see ckvm.h).
+    public func setImmediateExit(_ on: Bool) { ckvm_set_immediate_exit(run, on ? 1 : 0) }
+
+    /// Answers an MMIO read that no device serves: the guest reads zeroes.
+    public func completeMMIOReadWithZeroes() {
+        withUnsafeMutableBytes(of: &run.pointee.mmio.data) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     public func getRegisters() throws(KVMError) -> kvm_regs {

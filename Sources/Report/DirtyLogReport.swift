@@ -20,8 +20,8 @@ public enum DirtyLogReport {
             for (key, _) in vcpuColumns { cells.append(stats?.vcpus[key].map(Format.signed) ?? "-") }
             table.add(cells)
         }
-        row("Populate memory time", result.populate.seconds, result.populate.stats)
-        row("Enabling dirty logging time", result.enable.seconds, result.enable.stats)
+        if let populate = result.populate { row("Populate memory time", populate.seconds, populate.stats) }
+        if let enable = result.enable { row("Enabling dirty logging time", enable.seconds, enable.stats) }
         for iteration in result.iterations {
             row("Iteration \(iteration.iteration) dirty memory time", iteration.dirtyMemorySeconds, iteration.dirtyStats)
             row("Iteration \(iteration.iteration) get dirty log time", iteration.getSeconds, iteration.getStats)
@@ -47,9 +47,7 @@ public enum DirtyLogReport {
                         passes.map { Format.seconds($0.p50) } ?? "-", passes.map { Format.seconds($0.max) } ?? "-"])
         }
         out += checks.render()
-        out += "\nHuge pages:\n" + result.splitting.map { "  " + $0 }.joined(separator: "\n") + "\n"
-        out += "\nstatus: \(result.status)\n"
-        for problem in result.problems { out += "  " + problem + "\n" }
-        return out
+        out += "\nHuge pages:\n" + HugePageSplitting.explain(result).map { "  " + $0 }.joined(separator: "\n") + "\n"
+        return out + ExperimentFooter.text(result.experiment)
     }
 }

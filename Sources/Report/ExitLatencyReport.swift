@@ -14,7 +14,7 @@ public struct ExitLatencySummary: Encodable, Sendable {
     public let secondsPerExit: Double
     public let roundTripSeconds: Percentiles?
     public let guestExits: [UInt64]
-    public let status: String
+    public let status: OutcomeKind
 
     public init(_ result: ExitLatencyResult) {
         vcpus = result.config.vcpus
@@ -26,7 +26,7 @@ public struct ExitLatencySummary: Encodable, Sendable {
         secondsPerExit = result.seconds / Double(result.config.exits)
         roundTripSeconds = Percentiles(result.roundTrips)
         guestExits = result.guestExits
-        status = LaunchScenario.status(of: result.outcomes).rawValue
+        status = result.outcomes.worst
     }
 
     public var text: String {
@@ -35,7 +35,7 @@ public struct ExitLatencySummary: Encodable, Sendable {
             ("exits", "\(exits) (\(Format.fixed(exitsPerSecond, 0))/s)"),
             ("per exit", "\(Format.micros(secondsPerExit)) µs (wall time / exits per vCPU)"),
             ("setup", "\(Format.seconds(setupSeconds)) s"),
-            ("status", status),
+            ("vCPUs", status.rawValue),
         ])
         if let p = roundTripSeconds {
             var table = Table(title: "\nRound trip (µs)", headers: ["p50", "p90", "p99", "p99.9", "max", "mean"])

@@ -1,21 +1,26 @@
-import Foundation
+import FoundationEssentials
+import Scenarios
 import VMM
 
-/// The one JSON document every command prints with `--json`: a schema
-/// version, the command, the host fingerprint and the result in SI units.
-public struct JSONDocument<Result: Encodable>: Encodable {
-    public static var schema: String { "kvmlab/1" }
+/// The one JSON document every command prints with `--json` (schema
+/// `kvmlab/2`, written down in schema/kvmlab-2.schema.json): the command,
+/// the host fingerprint, the run in the experiment model (what compare and
+/// every other reader use) and the experiment's own detail.
+public struct JSONDocument<Detail: Encodable>: Encodable {
+    public static var schema: String { "kvmlab/2" }
 
     public let schema: String
     public let command: String
     public let host: HostFingerprint
-    public let result: Result
+    public let experiment: Experiment?
+    public let detail: Detail
 
-    public init(command: String, host: HostFingerprint = .current(), result: Result) {
+    public init(command: String, host: HostFingerprint = .current(), experiment: Experiment?, detail: Detail) {
         schema = JSONDocument.schema
         self.command = command
         self.host = host
-        self.result = result
+        self.experiment = experiment
+        self.detail = detail
     }
 
     public func render() throws -> String {
@@ -23,5 +28,26 @@ public struct JSONDocument<Result: Encodable>: Encodable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(self), as: UTF8.self) + "\n"
+    }
+}
+
+extension JSONDocument where Detail: ExperimentResult {
+    /// An experiment's document: the model comes from the result itself.
+    public init(command: String, result: Detail) {
+        self.init(command: command, experiment: result.experiment, detail: result)
+    }
+}
+
+/// A document read back (compare reads saved runs).
+public struct SavedDocument: Decodable, Sendable {
+    public let schema: String
+    public let command: String
+    public let host: HostFingerprint
+    public let experiment: Experiment?
+
+    public static func decode(_ bytes: [UInt8]) throws -> SavedDocument {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(SavedDocument.self, from: Data(bytes))
     }
 }

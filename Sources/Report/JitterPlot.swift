@@ -1,4 +1,4 @@
-import Foundation
+import Glibc
 import Guests
 import Scenarios
 
@@ -20,7 +20,7 @@ public enum JitterPlot {
         let histogramTop = timelineTop + timelineHeight + 60
         let histogramHeight = 180.0
         let height = histogramTop + histogramHeight + 50
-        let span = max(analysis.time(result.churn.endTSC), 1e-9)
+        let span = max(analysis.time(result.phases.last!.endTSC), 1e-9)
         let plotWidth = width - left - right
         func x(_ seconds: Double) -> Double { left + seconds / span * plotWidth }
 
@@ -32,13 +32,13 @@ public enum JitterPlot {
         <text x="\(left)" y="38">stalls above \(fmt(result.config.thresholdMicros)) µs per vCPU (mark height ~ log10 µs); host operations as red ticks</text>
 
         """
-        let churnStart = x(analysis.time(result.churn.startTSC))
-        svg += "<rect x=\"\(fmt(churnStart))\" y=\"\(fmt(timelineTop))\" width=\"\(fmt(left + plotWidth - churnStart))\" height=\"\(fmt(timelineHeight))\" fill=\"#fff4e0\"/>\n"
+        let churnStart = x(analysis.time((result.churn ?? result.baseline).startTSC))
+        if result.churn != nil { svg += "<rect x=\"\(fmt(churnStart))\" y=\"\(fmt(timelineTop))\" width=\"\(fmt(left + plotWidth - churnStart))\" height=\"\(fmt(timelineHeight))\" fill=\"#fff4e0\"/>\n" }
         svg += "<text x=\"\(fmt(left + 4))\" y=\"\(fmt(timelineTop - 4))\">baseline</text><text x=\"\(fmt(churnStart + 4))\" y=\"\(fmt(timelineTop - 4))\">churn</text>\n"
         for row in 0..<rows where rows <= 16 || row % 8 == 0 {
             svg += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(timelineTop + (Double(row) + 0.8) * rowHeight))\" text-anchor=\"end\">vCPU \(row)</text>\n"
         }
-        for phase in [result.baseline, result.churn] {
+        for phase in result.phases {
             for op in phase.ops {
                 svg += "<line x1=\"\(fmt(x(analysis.time(op.startTSC))))\" y1=\"\(fmt(timelineTop - 2))\" x2=\"\(fmt(x(analysis.time(op.startTSC))))\" y2=\"\(fmt(timelineTop + 4))\" stroke=\"#c00\" stroke-width=\"0.5\"/>\n"
             }
@@ -54,7 +54,7 @@ public enum JitterPlot {
         svg += axis(top: timelineTop + timelineHeight, span: span, x: x)
 
         // Histograms: log2 gap buckets, bar height ~ log10(count + 1).
-        let phases = [result.baseline, result.churn]
+        let phases = result.phases
         let histograms = phases.map { JitterAnalysis.total($0.buckets) }
         let used = histograms.flatMap { $0.enumerated().filter { $0.element > 0 }.map(\.offset) }
         let first = used.min() ?? 0, last = used.max() ?? 0
@@ -100,9 +100,19 @@ public enum JitterPlot {
         return "\(fmt(seconds * 1e3)) ms"
     }
 
-    static func fmt(_ value: Double) -> String { String(format: "%.1f", value) }
+    static func fmt(_ value: Double) -> String { Format.fixed(value, 1) }
 
     static func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        var out = ""
+        for character in text {
+            switch character {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            default: out.append(character)
+            }
+        }
+        return out
     }
 }

@@ -1,10 +1,10 @@
-import Foundation
 import Scenarios
 import VMM
 
 /// `kvmlab jitter` as text, CSV and SVG.
 public enum JitterReport {
-    public static func text(_ summary: JitterSummary) -> String {
+    public static func text(_ result: JitterResult) -> String {
+        let summary = JitterSummary(result)
         var out = keyValues(nil, [
             ("vm", "\(summary.vcpus) vCPUs, \(Sizes.format(summary.workingSetBytes)) working set each, probe at CPL3"),
             ("churn", "\(summary.operation): \(summary.operationSummary), \(Format.fixed(summary.requestedRate, 0))/s requested"),
@@ -43,8 +43,7 @@ public enum JitterReport {
         let keys = ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_taken", "exits"]
         out += statsTable("\nKVM stats per phase", keys: keys, columns: summary.phases.map { ($0.name, $0.stats) })
         if summary.lostStalls > 0 { out += "\n\(summary.lostStalls) stalls were overwritten in the guests' rings before the host read them\n" }
-        out += "\nstatus: \(summary.status)\n"
-        for problem in summary.problems { out += "  \(problem)\n" }
+        out += ExperimentFooter.text(result.experiment)
         return out
     }
 
@@ -54,7 +53,7 @@ public enum JitterReport {
     public static func csv(_ result: JitterResult) -> String {
         let analysis = JitterAnalysis(result)
         var rows: [(Double, String)] = []
-        for phase in [result.baseline, result.churn] {
+        for phase in result.phases {
             for (index, op) in phase.ops.enumerated() {
                 let time = analysis.time(op.startTSC)
                 rows.append((time, "op,\(phase.name),,\(fixed9(time)),\(fixed3(analysis.seconds(op.endTSC &- op.startTSC) * 1e6)),\(op.kind),\(index)"))
@@ -68,8 +67,8 @@ public enum JitterReport {
         return "record,phase,vcpu,time_s,duration_us,kind,op_index\n" + rows.sorted { $0.0 < $1.0 }.map { $0.1 + "\n" }.joined()
     }
 
-    static func micros3(_ seconds: Double) -> String { String(format: "%.3f", seconds * 1e6) }
+    static func micros3(_ seconds: Double) -> String { Format.fixed(seconds * 1e6, 3) }
 
-    static func fixed9(_ value: Double) -> String { String(format: "%.9f", value) }
-    static func fixed3(_ value: Double) -> String { String(format: "%.3f", value) }
+    static func fixed9(_ value: Double) -> String { Format.fixed(value, 9) }
+    static func fixed3(_ value: Double) -> String { Format.fixed(value, 3) }
 }

@@ -7,7 +7,7 @@ public enum LaunchReport {
         var out = keyValues(nil, [
             ("guest", result.guest),
             ("vm", "\(result.vcpus) vCPUs, \(Sizes.format(result.memoryBytes)) \(result.backing.rawValue), CPL\(result.cpl)"),
-            ("status", result.status.rawValue),
+            ("status", result.outcome.rawValue),
             ("time", "\(Format.seconds(result.seconds)) s"),
         ])
         if !result.passes.isEmpty {
@@ -28,6 +28,6 @@ public enum LaunchReport {
             }
         }
         if let problem = result.firstProblem { out += "\n" + problem + "\n" }
-        return out
+        return out + ExperimentFooter.text(result.experiment)
     }
 }

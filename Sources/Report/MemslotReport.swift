@@ -32,8 +32,6 @@ public struct MemslotSummary: Encodable, Sendable {
     public let runsPerTest: Int
     public let zapAllQuirk: String
     public let experiments: [Experiment]
-    public let status: String
-    public let problems: [String]
 
     public init(_ result: MemslotResult) {
         maxSlots = result.maxSlots
@@ -42,8 +40,6 @@ public struct MemslotSummary: Encodable, Sendable {
         secondsPerRun = result.config.seconds
         runsPerTest = result.config.runs
         zapAllQuirk = result.zapAllQuirk
-        status = result.status
-        problems = result.problems
         experiments = result.config.tests.compactMap { test in
             let runs = result.runs.filter { $0.test == test }
             guard let first = runs.first else { return nil }
@@ -63,7 +59,8 @@ public struct MemslotSummary: Encodable, Sendable {
 
 /// `kvmlab memslot` as text.
 public enum MemslotReport {
-    public static func text(_ summary: MemslotSummary) -> String {
+    public static func text(_ result: MemslotResult) -> String {
+        let summary = MemslotSummary(result)
         var out = keyValues(nil, [
             ("vm", "1 vCPU running the CPL3 pass worker; test slots: \(summary.requestedSlots.map(String.init) ?? "as many as the host allows") (host limit \(summary.maxSlots))"),
             ("runs", "\(summary.runsPerTest) × \(Format.fixed(summary.secondsPerRun, 1)) s per experiment, each in a fresh VM"),
@@ -89,8 +86,7 @@ public enum MemslotReport {
         out += operations.render() + checks.render()
         out += statsTable("\nKVM stats, all runs", keys: ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_mmio_spte_created", "exits"],
                           columns: summary.experiments.map { ($0.test, $0.stats) })
-        out += "\nstatus: \(summary.status)\n"
-        for problem in summary.problems { out += "  \(problem)\n" }
+        out += ExperimentFooter.text(result.experiment)
         return out
     }
 }

@@ -28,15 +28,11 @@ public struct PopulateSummary: Encodable, Sendable {
     public let bytesPerVCPU: UInt64
     public let backing: String
     public let modes: [Mode]
-    public let status: String
-    public let problems: [String]
 
     public init(_ result: PopulateResult) {
         vcpus = result.config.vcpus
         bytesPerVCPU = result.config.bytesPerVCPU
         backing = result.config.backing.rawValue
-        status = result.status
-        problems = result.problems
         func step(_ step: PopulateStep?) -> Step? {
             step.map { Step(seconds: $0.seconds, residentBytes: UInt64($0.residentPages) * 4096, stats: $0.stats) }
         }
@@ -51,7 +47,8 @@ public struct PopulateSummary: Encodable, Sendable {
 }
 
 public enum PopulateReport {
-    public static func text(_ summary: PopulateSummary) -> String {
+    public static func text(_ result: PopulateResult) -> String {
+        let summary = PopulateSummary(result)
         var out = keyValues(nil, [
             ("vm", "\(summary.vcpus) workload vCPU\(summary.vcpus == 1 ? "" : "s") × \(Sizes.format(summary.bytesPerVCPU)) \(summary.backing), CPL3 pass worker"),
             ("first pass", "every workload vCPU writes one word in each of its pages; the second pass reads them back"),
@@ -77,8 +74,7 @@ public enum PopulateReport {
         }
         out += statsTable("\nKVM stats during population (pop) and the first pass (1st)",
                           keys: ["pf_fixed", "pf_taken", "pf_spurious", "pages_4k", "pages_2m", "pages_1g", "exits", "mmu_cache_miss"], columns: columns)
-        out += "\nstatus: \(summary.status)\n"
-        for problem in summary.problems { out += "  \(problem)\n" }
+        out += ExperimentFooter.text(result.experiment)
         return out
     }
 }

@@ -23,8 +23,6 @@ public struct RootReloadSummary: Encodable, Sendable {
     public let phases: [Phase]
     /// Dirtying rate while toggling, as a fraction of the baseline's.
     public let dirtierThroughputRatio: Double?
-    public let status: String
-    public let problems: [String]
 
     public static let emulationNote = "this host (kvm_pvm) emulates CPL0 guest code instruction by instruction: each toggle is an emulator round trip, not a hardware CR0 write, so the cost per toggle is the emulator's and says little about EPT/NPT hosts"
 
@@ -49,8 +47,6 @@ public struct RootReloadSummary: Encodable, Sendable {
         } else {
             dirtierThroughputRatio = nil
         }
-        status = result.status
-        problems = result.problems
     }
 }
 
@@ -58,7 +54,8 @@ public enum RootReloadReport {
     static let keys = ["exits", "insn_emulation", "tlb_flush", "mmu_cache_miss", "mmu_shadow_zapped", "mmu_pte_write", "mmu_flooded",
                        "remote_tlb_flush", "pf_fixed", "pf_taken", "pf_emulate", "pages_4k", "halt_exits"]
 
-    public static func text(_ summary: RootReloadSummary) -> String {
+    public static func text(_ result: RootReloadResult) -> String {
+        let summary = RootReloadSummary(result)
         var out = keyValues(nil, [
             ("vm", "vCPU 0 toggles CR0.WP at CPL0; \(summary.dirtiers) CPL3 vCPU\(summary.dirtiers == 1 ? "" : "s") dirty \(Sizes.format(summary.workingSetBytes)) each throughout"),
             ("mmu", summary.mmuMode),
@@ -77,8 +74,7 @@ public enum RootReloadReport {
         if summary.dirtiers > 0 {
             out += statsTable("\nKVM stats: the dirtying vCPUs (vCPU stats only)", keys: keys, columns: summary.phases.map { ($0.name, $0.dirtierStats.map { StatsDelta(vcpus: $0.vcpus) }) })
         }
-        out += "\nstatus: \(summary.status)\n"
-        for problem in summary.problems { out += "  \(problem)\n" }
+        out += ExperimentFooter.text(result.experiment)
         return out
     }
 }

@@ -38,8 +38,6 @@ public struct TeardownSummary: Encodable, Sendable {
     public let cpu: Int
     public let thresholdSeconds: Double
     public let runs: [Run]
-    public let status: String
-    public let problems: [String]
 
     public init(_ result: TeardownResult) {
         vcpus = result.config.vcpus
@@ -47,8 +45,6 @@ public struct TeardownSummary: Encodable, Sendable {
         backing = result.config.backing.rawValue
         cpu = result.cpu
         thresholdSeconds = result.config.thresholdMicros / 1e6
-        status = result.status
-        problems = result.problems
         runs = result.runs.map { run in
             let windows = run.windows.map { window in
                 Window(name: window.name, seconds: window.seconds, gaps: window.gaps.count, gapSeconds: Percentiles(window.gaps),
@@ -64,7 +60,8 @@ public struct TeardownSummary: Encodable, Sendable {
 }
 
 public enum TeardownReport {
-    public static func text(_ summary: TeardownSummary) -> String {
+    public static func text(_ result: TeardownResult) -> String {
+        let summary = TeardownSummary(result)
         var out = keyValues(nil, [
             ("vm", "\(summary.vcpus) vCPU\(summary.vcpus == 1 ? "" : "s") populate \(Sizes.format(summary.memoryBytes)) \(summary.backing) (one write per 4 KiB page)"),
             ("probe", "a thread reading the clock in a loop on CPU \(summary.cpu), beside the thread that tears down; gaps above \(Format.micros(summary.thresholdSeconds)) µs are recorded"),
@@ -89,8 +86,7 @@ public enum TeardownReport {
         }
         out += gaps.render()
         if summary.runs.contains(where: \.probeOverflowed) { out += "the probe's gap buffer filled; later gaps went unrecorded\n" }
-        out += "\nstatus: \(summary.status)\n"
-        for problem in summary.problems { out += "  \(problem)\n" }
+        out += ExperimentFooter.text(result.experiment)
         return out
     }
 }

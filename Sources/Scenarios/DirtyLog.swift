@@ -1,6 +1,4 @@
-import Glibc
 import KVM
-import Synchronization
 import VMM
 
 /// `kvmlab dirty-log`: what dirty_log_perf_test measures, checked page by
@@ -31,15 +29,10 @@ public struct DirtyLogConfig: Sendable {
 
     public init() {}
 
-    public var totalBytes: UInt64 { bytesPerVCPU * UInt64(vcpus) }
+    public var totalBytes: UInt64 { bytesPerVCPU &* UInt64(vcpus) }
     public var usesInitiallySet: Bool { ringEntries == nil && manualProtect && (initiallySet ?? true) }
     public var harvest: String { ringEntries != nil ? "dirty ring" : manualProtect ? "bitmap, manual protect" : "bitmap" }
-}
-
-public struct DirtyLogPhase: Sendable, Codable {
-    public let name: String
-    public let seconds: Double
-    public let stats: StatsDelta?
+    public var clearChunkPages: Int? { clearChunk.map { ($0 + 63) / 64 * 64 } }
 }
 
 public struct DirtyLogIteration: Sendable, Codable {
@@ -58,13 +51,15 @@ public struct DirtyLogIteration: Sendable, Codable {
     public let pagesExpected: Int
     public let missed: Int
     public let spurious: Int
+    /// The first pages that disagreed, for the report.
+    public let examples: [String]
     /// Each vCPU's pass time from its TSC stamps.
     public let vcpuPassSeconds: [Double]
     public let dirtyStats: StatsDelta?
     public let getStats: StatsDelta?
     public let clearStats: StatsDelta?
 
-    public var correct: Bool { missed == 0 && spurious == 0 && pagesDirty == pagesExpected }
+    public var correct: Bool { missed == 0 && spurious == 0 }
 }
 
 public struct DirtyLogResult: Sendable, Codable {
@@ -80,16 +75,15 @@ public struct DirtyLogResult: Sendable, Codable {
     public let initiallySet: Bool
     public let clearChunkPages: Int?
     public let ringEntries: Int?
+    public let keepRunning: Bool
     public let tscKHz: Int?
     public let tscSource: String
-    public let populate: DirtyLogPhase
-    public let enable: DirtyLogPhase
+    public let populate: PhaseRecord?
+    public let enable: PhaseRecord?
     public let iterations: [DirtyLogIteration]
-    public let disable: DirtyLogPhase?
-    public let keepRunningPass: DirtyLogPhase?
-    /// In words: what the stats say about huge-page splitting.
-    public let splitting: [String]
-    public let status: String
+    public let disable: PhaseRecord?
+    public let keepRunningPass: PhaseRecord?
+    public let interrupted: Bool
     public let problems: [String]
 
     public var totalGetSeconds: Double { iterations.reduce(0) { $0 + $1.getSeconds } }
@@ -100,149 +94,202 @@ public struct DirtyLogResult: Sendable, Codable {
 public enum DirtyLogScenario {
     /// Checks a request before any memory is mapped.
     public static func validate(_ config: DirtyLogConfig, device: KVMDevice) throws {
-        guard config.vcpus >= 1 else { throw ConfigError("-v must be at least 1") }
+        guard config.vcpus >= 1, config.vcpus <= device.maxVCPUs else { throw ConfigError("-v must be between 1 and \(device.maxVCPUs) (KVM_CAP_MAX_VCPUS)") }
         guard config.bytesPerVCPU >= 4096, config.bytesPerVCPU % 4096 == 0 else {
             throw ConfigError("-b must be a positive multiple of 4 KiB, not \(config.bytesPerVCPU)")
         }
         guard config.iterations >= 1 else { throw ConfigError("-i must be at least 1") }
         guard (0...100).contains(config.writePercent) else { throw ConfigError("-w must be 0...100") }
         guard config.slots >= 1 else { throw ConfigError("-x must be at least 1") }
+        let (total, overflow) = config.bytesPerVCPU.multipliedReportingOverflow(by: UInt64(config.vcpus))
+        try Resources.requireRAM(overflow ? .max : total, for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower -v or -b")
         let unit = config.backing.pageSize * UInt64(config.slots)
-        guard config.totalBytes % unit == 0 else {
-            throw ConfigError("\(Sizes.format(config.totalBytes)) of guest memory does not split evenly into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) \(config.backing.rawValue) pages; change -b or -x")
+        guard total % unit == 0 else {
+            throw ConfigError("\(Sizes.format(total)) of guest memory does not split evenly into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) \(config.backing.rawValue) pages; change -b or -x")
         }
-        try Resources.requireRAM(config.totalBytes, for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower -v or -b")
         if config.initiallySet == true && !config.manualProtect { throw ConfigError("--initially-set on needs manual protect (drop -g)") }
         if let chunk = config.clearChunk {
-            guard chunk >= 1 else { throw ConfigError("--clear-chunk must be at least 1 page") }
+            guard chunk >= 1, chunk <= 1 << 40 else { throw ConfigError("--clear-chunk must be between 1 and \(1 << 40) pages") }
             guard config.manualProtect, config.ringEntries == nil else { throw ConfigError("--clear-chunk needs manual protect and the bitmap (drop -g / --ring)") }
         }
-        if let entries = config.ringEntries {
-            let maxBytes = Int(device.check(.dirtyLogRing))
-            guard maxBytes > 0 else { throw ConfigError("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING); drop --ring") }
-            let maxEntries = maxBytes / 16
-            guard entries >= 64, entries <= maxEntries, entries & (entries - 1) == 0 else {
-                throw ConfigError("--ring takes a power of two from 64 to \(maxEntries) entries, not \(entries)")
-            }
-        }
+        if let entries = config.ringEntries { try validateRing(entries, config: config, device: device) }
         _ = try PinPlan(config.pin, vcpus: config.vcpus)
+    }
+
+    static func validateRing(_ entries: Int, config: DirtyLogConfig, device: KVMDevice) throws {
+        guard !(!config.manualProtect) else { throw ConfigError("--ring harvests the dirty ring; -g (plain KVM_GET_DIRTY_LOG) cannot go with it") }
+        let limits = device.dirtyRingLimits
+        guard limits.maxEntries > 0 else { throw ConfigError("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING); drop --ring") }
+        guard entries >= limits.minEntries, entries <= limits.maxEntries, entries & (entries - 1) == 0 else {
+            throw ConfigError("--ring takes a power of two from \(limits.minEntries) (one page of entries) to \(limits.maxEntries) entries, not \(entries)")
+        }
     }
 
     public static func run(_ config: DirtyLogConfig) throws -> DirtyLogResult {
         let device = try KVMDevice()
         try validate(config, device: device)
-        let pins = try PinPlan(config.pin, vcpus: config.vcpus)
+        return try DirtyLogRun(config: config, device: device).execute()
+    }
+}
+
+/// One dirty-log run: its machine, its phases in order, and what they saw.
+final class DirtyLogRun {
+    let config: DirtyLogConfig
+    let pins: PinPlan
+    let machine: Machine
+    let harvester: Harvester
+    let driver: MemstressDriver
+    let timer: PhaseTimer
+    let tscKHz: Int?
+    private var populate, enable, disable, keepRunningPass: PhaseRecord?
+    private var iterations: [DirtyLogIteration] = []
+    private var problems: [String] = []
+
+    init(config: DirtyLogConfig, device: KVMDevice) throws {
+        self.config = config
+        pins = try PinPlan(config.pin, vcpus: config.vcpus)
         var manual: ManualProtectFlags? = nil
-        if config.manualProtect && config.ringEntries == nil {
-            manual = config.usesInitiallySet ? [.enable, .initiallySet] : .enable
+        if config.manualProtect && config.ringEntries == nil { manual = config.usesInitiallySet ? [.enable, .initiallySet] : .enable }
+        machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.totalBytes, backing: config.backing,
+                                            slots: config.slots, cpl: config.cpl, manualProtect: manual,
+                                            dirtyRingEntries: config.ringEntries), device: device)
+        harvester = try Harvester(machine: machine, manualProtect: config.manualProtect, clearChunk: config.clearChunk, ringEntries: config.ringEntries)
+        driver = try MemstressDriver(machine: machine, params: MemstressParams(writePercent: config.writePercent, random: config.random,
+                                                                               seed: config.seed, sharedRegion: config.sharedRegion))
+        if config.ringEntries != nil {
+            let harvester = self.harvester
+            driver.runner.onDirtyRingFull = { vcpu in try harvester.drainRingFull(vcpu: vcpu) }
         }
-        let machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.totalBytes, backing: config.backing,
-                                                slots: config.slots, cpl: config.cpl, manualProtect: manual,
-                                                dirtyRingEntries: config.ringEntries), device: device)
-        let harvester = try Harvester(machine: machine, config: config)
-        let driver = try MemstressDriver(machine: machine, params: MemstressParams(writePercent: config.writePercent, random: config.random,
-                                                                                   seed: config.seed, sharedRegion: config.sharedRegion))
-        if config.ringEntries != nil { driver.runner.onDirtyRingFull = { vcpu in harvester.drainRingFull(vcpu: vcpu) } }
-        let probe = try? StatsProbe(machine: machine)
-        let tsc = machine.vcpus[0].tscKHz.map { ($0, "KVM_GET_TSC_KHZ") } ?? (nil, "unknown")
+        timer = PhaseTimer(machine: machine)
+        tscKHz = machine.vcpus[0].tscKHz
+    }
+
+    func execute() throws -> DirtyLogResult {
         if let main = pins.main { JoinableThread.pinCurrent(to: main) }
-        var problems: [String] = []
-
-        // Times `body` and the KVM stats it moved.
-        func phase<T>(_ name: String, _ body: () throws -> T) rethrows -> (T, DirtyLogPhase) {
-            let before = try? probe?.sample()
-            let clock = Stopwatch()
-            let value = try body()
-            let seconds = clock.seconds
-            let after = try? probe?.sample()
-            return (value, DirtyLogPhase(name: name, seconds: seconds, stats: StatsDelta.between(before, after)))
-        }
-        func passSeconds(_ reports: [PassReport]) -> [Double] {
-            guard let khz = tsc.0 else { return [] }
-            return reports.map { Double($0.tscEnd &- $0.tscStart) / (Double(khz) * 1000) }
-        }
-
         try driver.start(pin: pins.vcpus)
-        let (populated, populate) = phase("populate") { driver.runIteration(timeout: config.timeout) }
-        guard populated != nil else {
-            let outcomes = driver.runner.stopRequested == nil ? driver.finish() : driver.runner.wait()
-            throw RunFailure(outcomes: outcomes, phase: "populate")
-        }
-        let (_, enable) = try phase("enable dirty logging") { try machine.setTestSlotFlags(.logDirtyPages) }
-        var iterations: [DirtyLogIteration] = []
-        var stopped = false
-        for index in 1...config.iterations {
-            let (reports, dirty) = phase("dirty memory") { driver.runIteration(timeout: config.timeout) }
-            guard let reports else { stopped = true; break }
-            let (bitmaps, get) = try phase("get dirty log") { try harvester.get() }
-            let check = harvester.verify(bitmaps, iteration: driver.iteration, expectAll: index == 1 && config.usesInitiallySet)
-            var clear: DirtyLogPhase? = nil
-            if harvester.needsClear { clear = try phase("clear dirty log") { try harvester.clear(bitmaps) }.1 }
-            let written = reports.reduce(0) { $0 + $1.writes }
-            let record = DirtyLogIteration(
-                iteration: index, dirtyMemorySeconds: dirty.seconds, getSeconds: get.seconds, clearSeconds: clear?.seconds,
-                pagesWritten: written, pagesStamped: check.stamped, pagesDirty: check.dirty, pagesExpected: check.expected,
-                missed: check.missed, spurious: check.spurious, vcpuPassSeconds: passSeconds(reports),
-                dirtyStats: dirty.stats, getStats: get.stats, clearStats: clear?.stats)
-            if !record.correct {
-                problems.append("iteration \(index): KVM reported \(check.dirty) dirty pages, expected \(check.expected) (\(check.missed) written pages missing, \(check.spurious) unwritten pages reported)")
-            }
-            if !config.sharedRegion && UInt64(check.stamped) != written {
-                problems.append("iteration \(index): guests counted \(written) writes but \(check.stamped) pages carry this pass's stamp")
-            }
-            iterations.append(record)
-            if Interrupts.shared.requested { stopped = true; break }
-        }
-        var disable: DirtyLogPhase? = nil
-        var keepRunningPass: DirtyLogPhase? = nil
-        if !stopped {
-            if config.keepRunning {
-                let clock = Stopwatch()
-                driver.beginIteration()
-                disable = try phase("disable dirty logging") { try machine.setTestSlotFlags([]) }.1
-                if driver.awaitIteration(timeout: config.timeout) == nil { stopped = true }
-                keepRunningPass = DirtyLogPhase(name: "dirty memory while disabling", seconds: clock.seconds, stats: nil)
-            } else {
-                disable = try phase("disable dirty logging") { try machine.setTestSlotFlags([]) }.1
-            }
+        var complete = false
+        do {
+            complete = try runPhases()
+        } catch {
+            problems.append("\(error)")
         }
         let outcomes = driver.runner.stopRequested == nil ? driver.finish() : driver.runner.wait()
-        let status = LaunchScenario.status(of: outcomes)
-        if status != .finished && status != .interrupted {
-            problems.append(outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "a vCPU did not finish")
+        if let problem = outcomes.runProblem { problems.append(problem) }
+        let interrupted = !complete && problems.isEmpty
+        return result(interrupted: interrupted || outcomes.worst == .interrupted)
+    }
+
+    /// populate, enable, the iterations, disable; false if the run stopped.
+    private func runPhases() throws -> Bool {
+        let populated = timer.measure("populate") { driver.runIteration(timeout: config.timeout) }
+        populate = populated.phase
+        guard populated.value != nil else { return false }
+        enable = try timer.measure("enable dirty logging") { try machine.setTestSlotFlags(.logDirtyPages) }.phase
+        for index in 1...config.iterations {
+            guard try iterate(index), !Interrupts.shared.requested else { return false }
         }
-        return DirtyLogResult(
+        return try disableLogging()
+    }
+
+    private func iterate(_ index: Int) throws -> Bool {
+        let (reports, dirty) = timer.measure("iteration \(index) dirty memory") { driver.runIteration(timeout: config.timeout) }
+        guard let reports else { return false }
+        let get = try timer.measure("iteration \(index) get dirty log") { try harvester.get() }.phase
+        let check = harvester.verify(iteration: driver.iteration, expectAll: index == 1 && config.usesInitiallySet)
+        let clear = harvester.needsClear ? try timer.measure("iteration \(index) clear dirty log") { try harvester.clear() }.phase : nil
+        iterations.append(DirtyLogIteration(
+            iteration: index, dirtyMemorySeconds: dirty.seconds ?? 0, getSeconds: get.seconds ?? 0, clearSeconds: clear?.seconds,
+            pagesWritten: reports.reduce(0) { $0 + $1.writes }, pagesStamped: check.stamped, pagesDirty: check.dirty,
+            pagesExpected: check.expected, missed: check.missed, spurious: check.spurious, examples: check.examples,
+            vcpuPassSeconds: passSeconds(reports), dirtyStats: dirty.stats, getStats: get.stats, clearStats: clear?.stats))
+        return true
+    }
+
+    private func disableLogging() throws -> Bool {
+        guard config.keepRunning else {
+            disable = try timer.measure("disable dirty logging") { try machine.setTestSlotFlags([]) }.phase
+            return true
+        }
+        let clock = Stopwatch()
+        driver.beginIteration()
+        disable = try timer.measure("disable dirty logging") { try machine.setTestSlotFlags([]) }.phase
+        let finished = driver.awaitIteration(timeout: config.timeout) != nil
+        keepRunningPass = PhaseRecord(name: "dirty memory while disabling", seconds: clock.seconds, stats: nil)
+        return finished
+    }
+
+    private func passSeconds(_ reports: [PassReport]) -> [Double] {
+        guard let khz = tscKHz else { return [] }
+        return reports.map { Double($0.tscEnd &- $0.tscStart) / (Double(khz) * 1000) }
+    }
+
+    private func result(interrupted: Bool) -> DirtyLogResult {
+        DirtyLogResult(
             vcpus: config.vcpus, bytesPerVCPU: config.bytesPerVCPU, backing: config.backing, slots: config.slots,
             writePercent: config.writePercent, random: config.random, sharedRegion: config.sharedRegion, cpl: config.cpl.rawValue,
-            harvest: config.harvest, initiallySet: config.usesInitiallySet,
-            clearChunkPages: config.clearChunk.map { ($0 + 63) / 64 * 64 }, ringEntries: config.ringEntries,
-            tscKHz: tsc.0, tscSource: tsc.1, populate: populate, enable: enable, iterations: iterations,
-            disable: disable, keepRunningPass: keepRunningPass,
-            splitting: HugePageSplitting.explain(populate: populate.stats, phases: splittingPhases(enable: enable, iterations: iterations),
-                                                 backing: config.backing),
-            status: RunProblem.status(interrupted: status == .interrupted || stopped && problems.isEmpty, problems: problems),
-            problems: problems)
+            harvest: config.harvest, initiallySet: config.usesInitiallySet, clearChunkPages: config.clearChunkPages,
+            ringEntries: config.ringEntries, keepRunning: config.keepRunning,
+            tscKHz: tscKHz, tscSource: tscKHz != nil ? "KVM_GET_TSC_KHZ" : "unknown",
+            populate: populate, enable: enable, iterations: iterations, disable: disable, keepRunningPass: keepRunningPass,
+            interrupted: interrupted, problems: problems)
     }
 }
 
-/// The phases in which KVM may split huge pages, and how it would there.
-func splittingPhases(enable: DirtyLogPhase, iterations: [DirtyLogIteration]) -> [(name: String, kind: String, stats: StatsDelta?)] {
-    var phases: [(name: String, kind: String, stats: StatsDelta?)] = [
-        ("Enabling dirty logging", "eager splitting when logging is enabled", enable.stats)]
-    for iteration in iterations {
-        phases.append(("Iteration \(iteration.iteration) dirty memory", "split on the guest's write faults", iteration.dirtyStats))
-        phases.append(("Iteration \(iteration.iteration) clear dirty log", "eager splitting on KVM_CLEAR_DIRTY_LOG (INITIALLY_SET)", iteration.clearStats))
+extension DirtyLogResult: ExperimentResult {
+    public var phases: [PhaseRecord] {
+        var all = [populate, enable].compactMap { $0 }
+        for iteration in iterations {
+            all.append(PhaseRecord(name: "iteration \(iteration.iteration) dirty memory", seconds: iteration.dirtyMemorySeconds, stats: iteration.dirtyStats))
+            all.append(PhaseRecord(name: "iteration \(iteration.iteration) get dirty log", seconds: iteration.getSeconds, stats: iteration.getStats))
+            if let clear = iteration.clearSeconds {
+                all.append(PhaseRecord(name: "iteration \(iteration.iteration) clear dirty log", seconds: clear, stats: iteration.clearStats))
+            }
+        }
+        return all + [disable, keepRunningPass].compactMap { $0 }
     }
-    return phases
-}
 
-/// The run ended before there was anything to measure.
-public struct RunFailure: Error, CustomStringConvertible, Sendable {
-    public let outcomes: [VCPUOutcome]
-    public let phase: String
+    public var experiment: Experiment {
+        func perIteration(_ name: String, _ help: String, _ values: [Double]) -> Metric {
+            Metric(name, help + " (per iteration; value: median)", unit: .seconds, better: .lower, distribution: Distribution(samples: values))
+        }
+        var metrics = [
+            Metric("populate_seconds", "Populate memory time: every page written once", unit: .seconds, better: .lower, value: populate?.seconds),
+            Metric("enable_dirty_logging_seconds", "Enabling dirty logging time", unit: .seconds, better: .lower, value: enable?.seconds),
+            perIteration("dirty_memory_seconds", "Dirty memory time", iterations.map(\.dirtyMemorySeconds)),
+            perIteration("get_dirty_log_seconds", "Get dirty log time", iterations.map(\.getSeconds)),
+            Metric("disable_dirty_logging_seconds", "Disabling dirty logging time", unit: .seconds, better: .lower, value: disable?.seconds),
+            Metric("vcpu_pass_seconds", "Each vCPU's pass time over all iterations, from its TSC", unit: .seconds, better: .lower,
+                   distribution: Distribution(samples: iterations.flatMap(\.vcpuPassSeconds))),
+            Metric("pages_dirtied", "Pages the guests wrote over all iterations", unit: .pages, better: .neither,
+                   value: Double(iterations.reduce(0) { $0 + $1.pagesWritten })),
+        ]
+        if iterations.contains(where: { $0.clearSeconds != nil }) {
+            metrics.append(perIteration("clear_dirty_log_seconds", "Clear dirty log time", iterations.compactMap(\.clearSeconds)))
+        }
+        return Experiment(experiment: "dirty-log", config: configDescription, metrics: metrics, phases: phases,
+                          checks: checks, problems: problems, interrupted: interrupted)
+    }
 
-    public var description: String {
-        let first = outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "the vCPUs stopped"
-        return "\(phase) did not complete: \(first)"
+    var checks: [CheckRecord] {
+        iterations.flatMap { iteration in
+            var checks = [CheckRecord("iteration \(iteration.iteration) dirty pages match written pages", passed: iteration.correct,
+                                      expected: "\(iteration.pagesExpected) dirty, 0 missed, 0 spurious",
+                                      observed: "\(iteration.pagesDirty) dirty, \(iteration.missed) missed, \(iteration.spurious) spurious"
+                                          + (iteration.examples.isEmpty ? "" : " (" + iteration.examples.joined(separator: "; ") + ")"))]
+            // With a shared region several vCPUs may write one page, so only
+            // private regions make the guests' count a page count.
+            if !sharedRegion {
+                checks.append(.equal("iteration \(iteration.iteration) guest write count matches stamped pages",
+                                     expected: Int(iteration.pagesWritten), observed: iteration.pagesStamped))
+            }
+            return checks
+        }
+    }
+
+    var configDescription: [String: String] {
+        ["vcpus": "\(vcpus)", "bytes_per_vcpu": "\(bytesPerVCPU)", "backing": backing.rawValue, "slots": "\(slots)",
+         "write_percent": "\(writePercent)", "random": "\(random)", "shared_region": "\(sharedRegion)", "cpl": "\(cpl)",
+         "harvest": harvest, "initially_set": "\(initiallySet)", "clear_chunk_pages": clearChunkPages.map(String.init) ?? "slot",
+         "ring_entries": ringEntries.map(String.init) ?? "none", "iterations": "\(iterations.count)", "keep_running": "\(keepRunning)"]
     }
 }

@@ -30,10 +30,32 @@ public struct ExitLatencyResult: Sendable {
     public var totalExits: Int { roundTrips.count + config.vcpus }
 }
 
+extension ExitLatencyResult: ExperimentResult {
+    public var experiment: Experiment {
+        let metrics = [
+            Metric("round_trip_seconds", "One exit round trip, host clock between exits (value: median)", unit: .seconds, better: .lower,
+                   distribution: Distribution(samples: roundTrips)),
+            Metric("seconds_per_exit", "Wall time divided by exits per vCPU", unit: .seconds, better: .lower, value: seconds / Double(config.exits)),
+            Metric("exits_per_second", "Exit round trips per second, all vCPUs", unit: .perSecond, better: .higher, value: Double(totalExits) / max(seconds, 1e-9)),
+            Metric("setup_seconds", "VM creation until every vCPU thread was started", unit: .seconds, better: .lower, value: setupSeconds),
+        ]
+        let checks = guestExits.enumerated().map { vcpu, exits in
+            CheckRecord.equal("vCPU \(vcpu) made every exit it was asked for", expected: UInt64(config.exits), observed: exits)
+        }
+        return Experiment(experiment: "exit-latency", config: ["vcpus": "\(config.vcpus)", "exits": "\(config.exits)", "cpl": "\(config.cpl.rawValue)"],
+                          metrics: metrics, phases: [PhaseRecord(name: "exits", seconds: seconds, stats: nil)], checks: outcomes.worst == .finished ? checks : [],
+                          problems: [outcomes.runProblem].compactMap { $0 }, interrupted: outcomes.worst == .interrupted)
+    }
+}
+
 public enum ExitLatencyScenario {
     public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {
         try PinPlan.checkCPUs(config.pin)
-        guard config.exits >= 2 else { throw ConfigError("--exits must be at least 2") }
+        guard config.exits >= 2, config.exits <= 50_000_000 else { throw ConfigError("--exits must be between 2 and 50000000") }
+        guard config.vcpus >= 1, config.vcpus <= 1024 else { throw ConfigError("--vcpus must be between 1 and 1024") }
+        // The round-trip buffers: 8 bytes per exit per vCPU, twice (stamps, then trips).
+        let (bytes, overflow) = UInt64(config.exits).multipliedReportingOverflow(by: UInt64(config.vcpus) * 16)
+        try Resources.requireRAM(overflow ? .max : bytes, for: "round-trip buffers for \(config.vcpus) vCPUs × \(config.exits) exits", fix: "lower -v or -n")
         let setup = Stopwatch()
         let machine = try Machine(MachineConfig(vcpus: config.vcpus, cpl: config.cpl))
         try machine.load(GuestImage.builtin("ping")!)

@@ -1,5 +1,3 @@
-import CKVM
-import Glibc
 import Guests
 import KVM
 import VMM
@@ -53,6 +51,12 @@ public struct JitterStall: Sendable, Equatable {
     public let vcpu: Int
     public let endTSC: UInt64
     public let cycles: UInt64
+
+    public init(vcpu: Int, endTSC: UInt64, cycles: UInt64) {
+        self.vcpu = vcpu
+        self.endTSC = endTSC
+        self.cycles = cycles
+    }
 }
 
 /// One host memslot ioctl, timed with the host TSC.
@@ -60,6 +64,12 @@ public struct JitterOp: Sendable, Equatable {
     public let kind: String
     public let startTSC: UInt64
     public let endTSC: UInt64
+
+    public init(kind: String, startTSC: UInt64, endTSC: UInt64) {
+        self.kind = kind
+        self.startTSC = startTSC
+        self.endTSC = endTSC
+    }
 }
 
 public struct JitterPhase: Sendable {
@@ -86,24 +96,26 @@ public struct JitterResult: Sendable {
     public let zapAllQuirk: String
     public let realtime: String
     public let baseline: JitterPhase
-    public let churn: JitterPhase
+    public let churn: JitterPhase?
     /// Events that the guests' rings overwrote before the host read them.
     public let lostStalls: Int
-    public let status: String
+    public let interrupted: Bool
     public let problems: [String]
-    /// Every vCPU's final loop count and bucket sum (they must match).
+    /// Every vCPU's final loop count, bucket sum and working-set touches (all equal).
     public let finalLoops: [UInt64]
     public let finalBucketSums: [UInt64]
+    public let finalTouches: [UInt64]
+
+    public var phases: [JitterPhase] { [baseline, churn].compactMap { $0 } }
 }
 
 public enum JitterScenario {
     public static func validate(_ config: JitterConfig) throws {
-        guard config.vcpus >= 1 else { throw ConfigError("-v must be at least 1") }
-        guard config.workingSet >= 4096, config.workingSet % 4096 == 0 else { throw ConfigError("--working-set must be a positive multiple of 4 KiB") }
-        guard config.duration > 0, config.duration <= 3600 else { throw ConfigError("--duration must be between 0 and 3600 seconds") }
-        guard config.warmup >= 0 else { throw ConfigError("--warmup must not be negative") }
-        guard config.rate > 0, config.rate <= 100_000 else { throw ConfigError("--rate must be between 0 and 100000 operations per second") }
-        guard config.thresholdMicros > 0 else { throw ConfigError("--threshold must be positive") }
+        guard config.vcpus >= 1, config.vcpus <= 1024 else { throw ConfigError("-v must be between 1 and 1024") }
+        guard config.workingSet >= 4096, config.workingSet % 4096 == 0, config.workingSet <= 1 << 30 else {
+            throw ConfigError("--working-set must be a multiple of 4 KiB from 4 KiB to 1 GiB")
+        }
+        try Resources.requireRAM(config.workingSet * UInt64(config.vcpus), for: "\(config.vcpus) vCPUs × \(Sizes.format(config.workingSet))", fix: "lower -v or --working-set")
         guard config.eventCapacity >= 16, config.eventCapacity <= Int(MB_EVENTS_MAX), config.eventCapacity & (config.eventCapacity - 1) == 0 else {
             throw ConfigError("the event ring takes a power of two from 16 to \(MB_EVENTS_MAX)")
         }
@@ -113,15 +125,35 @@ public enum JitterScenario {
     public static func run(_ config: JitterConfig) throws -> JitterResult {
         try validate(config)
         let device = try KVMDevice()
-        if config.noZapAll && UInt64(UInt32(bitPattern: device.check(.disableQuirks2))) & X86Quirk.slotZapAll.mask == 0 {
-            throw ConfigError("--no-zap-all: this kernel cannot disable KVM_X86_QUIRK_SLOT_ZAP_ALL (see kvmlab info)")
-        }
-        let machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.workingSet * UInt64(config.vcpus),
-                                                disabledQuirks: config.noZapAll ? [.slotZapAll] : []), device: device)
+        if config.noZapAll { try Quirks.requireDisable(.slotZapAll, device: device) }
+        return try JitterRun(config: config, device: device).execute()
+    }
+}
+
+/// One jitter run: warm-up, a quiet baseline, then churn.
+final class JitterRun {
+    let config: JitterConfig
+    let machine: Machine
+    let runner: VCPURunner
+    let collector: StallCollector
+    let churner: SlotChurner
+    let timer: PhaseTimer
+    let pins: PinPlan
+    let tscKHz: Int
+    let tscSource: String
+    let thresholdCycles: UInt64
+    let offsetUncertainty: UInt64
+
+    init(config: JitterConfig, device: KVMDevice) throws {
+        self.config = config
+        pins = try PinPlan(config.pin, vcpus: config.vcpus)
+        machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.workingSet * UInt64(config.vcpus),
+                                            disabledQuirks: config.noZapAll ? [.slotZapAll] : []), device: device)
         try machine.load(GuestImage.builtin("jitter")!)
-        guard let khz = machine.vcpus[0].tscKHz ?? cpuinfoKHz() else { throw ConfigError("cannot tell the TSC rate (no KVM_GET_TSC_KHZ, no cpuinfo)") }
-        let tscSource = machine.vcpus[0].tscKHz != nil ? "KVM_GET_TSC_KHZ" : "/proc/cpuinfo"
-        let threshold = UInt64(config.thresholdMicros * Double(khz) / 1000)
+        guard let khz = machine.vcpus[0].tscKHz ?? HostTSC.cpuinfoKHz() else { throw HostError("cannot tell the TSC rate (no KVM_GET_TSC_KHZ, no cpuinfo)") }
+        tscKHz = khz
+        tscSource = machine.vcpus[0].tscKHz != nil ? "KVM_GET_TSC_KHZ" : "/proc/cpuinfo"
+        thresholdCycles = UInt64(config.thresholdMicros * Double(khz) / 1000)
         var offsets: [Int64] = []
         var uncertainty: UInt64 = 0
         for (index, vcpu) in machine.vcpus.enumerated() {
@@ -132,103 +164,124 @@ public enum JitterScenario {
             let region = machine.region(of: index)
             mailbox[MB_REGION] = region.gpa
             mailbox[MB_PAGES] = region.size / GuestLayout.pageSize
-            mailbox[MB_THRESHOLD] = threshold
+            mailbox[MB_THRESHOLD] = thresholdCycles
             mailbox[MB_EVENT_CAPACITY] = UInt64(config.eventCapacity)
         }
-        let churner = try SlotChurner(machine: machine, operation: config.operation)
-        let probe = try? StatsProbe(machine: machine)
-        let pins = try PinPlan(config.pin, vcpus: config.vcpus)
+        offsetUncertainty = uncertainty
+        churner = try SlotChurner(machine: machine, operation: config.operation)
+        timer = PhaseTimer(machine: machine)
+        collector = StallCollector(machine: machine, offsets: offsets, capacity: config.eventCapacity)
+        runner = VCPURunner(machine: machine) { _, _ in .resume }
+    }
+
+    var running: Bool { runner.endedCount == 0 && runner.stopRequested == nil }
+
+    func execute() throws -> JitterResult {
         if let main = pins.main { JoinableThread.pinCurrent(to: main) }
         let realtime = config.realtime ? Realtime.enable() : "off"
         defer { if config.realtime { Realtime.disable() } }
-        let collector = StallCollector(machine: machine, offsets: offsets, capacity: config.eventCapacity)
-
-        let runner = VCPURunner(machine: machine) { _, _ in .resume }
         try runner.start(pin: pins.vcpus)
-        var problems: [String] = []
-        func running() -> Bool { runner.endedCount == 0 && runner.stopRequested == nil }
-
-        // Warm-up: every vCPU faults its working set in and settles.
-        let warmupEnd = Stopwatch.now() + UInt64(config.warmup * 1e9)
-        while running() && Stopwatch.now() < warmupEnd { sleepUntil(min(warmupEnd, Stopwatch.now() + 20_000_000)); collector.drain() }
-
-        func measure(_ name: String, churn: Bool) -> JitterPhase {
-            collector.drain()
-            let before = try? probe?.sample()
-            let bucketsBefore = collector.buckets()
-            let loopsBefore = collector.loops()
-            let start = ckvm_rdtsc()
-            let startNanos = Stopwatch.now()
-            let end = startNanos + UInt64(config.duration * 1e9)
-            var ops: [JitterOp] = []
-            var rounds = 0
-            var next = startNanos
-            while running() {
-                let now = Stopwatch.now()
-                if now >= end { break }
-                if churn && now >= next {
-                    ops += churner.round()
-                    rounds += 1
-                    // Fixed schedule: a late round does not shift the ones after it.
-                    next = startNanos + UInt64(Double(rounds) * 1e9 / config.rate)
-                    continue
-                }
-                collector.drain()
-                sleepUntil(min(end, churn ? next : now + 20_000_000))
-            }
-            let stop = ckvm_rdtsc()
-            collector.drain()
-            let after = try? probe?.sample()
-            let buckets = zip(collector.buckets(), bucketsBefore).map { zip($0, $1).map { $0 &- $1 } }
-            let loops = zip(collector.loops(), loopsBefore).map { $0 &- $1 }
-            return JitterPhase(name: name, startTSC: start, endTSC: stop, buckets: buckets, loops: loops,
-                               stalls: collector.stalls(from: start, to: stop), ops: ops, rounds: rounds,
-                               stats: StatsDelta.between(before, after))
-        }
+        warmUp()
         let baseline = measure("baseline", churn: false)
-        let churn = measure("churn", churn: true)
+        let churn = running ? measure("churn", churn: true) : nil
         for index in machine.vcpus.indices { machine.mailbox(index)[MB_COMMAND] = 1 }
         let outcomes = runner.wait(timeout: 30)
-        let status = LaunchScenario.status(of: outcomes)
-        if status != .finished && status != .interrupted {
-            problems.append(outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "a vCPU did not finish")
-        }
-        if let error = churner.failure { problems.append(error) }
-        let finalLoops = machine.vcpus.indices.map { machine.mailbox($0)[MB_LOOPS] }
-        let finalSums = collector.buckets().map { $0.reduce(0, &+) }
+        var problems = [outcomes.runProblem, churner.failure].compactMap { $0 }
+        if churn == nil && outcomes.worst == .finished { problems.append("the vCPUs stopped during the baseline") }
         return JitterResult(
-            config: config, tscKHz: khz, tscSource: tscSource, offsetUncertainty: uncertainty, thresholdCycles: threshold,
+            config: config, tscKHz: tscKHz, tscSource: tscSource, offsetUncertainty: offsetUncertainty, thresholdCycles: thresholdCycles,
             zapAllQuirk: config.noZapAll ? "disabled (--no-zap-all)" : "on (kernel default)", realtime: realtime,
-            baseline: baseline, churn: churn, lostStalls: collector.lost,
-            status: RunProblem.status(interrupted: status == .interrupted, problems: problems), problems: problems,
-            finalLoops: finalLoops, finalBucketSums: finalSums)
+            baseline: baseline, churn: churn, lostStalls: collector.lost, interrupted: outcomes.worst == .interrupted, problems: problems,
+            finalLoops: collector.loops(), finalBucketSums: collector.buckets().map { $0.reduce(0, &+) },
+            finalTouches: machine.vcpus.indices.map(collector.touches))
     }
 
-    static func sleepUntil(_ nanos: UInt64) {
-        var spec = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
-        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &spec, nil) == EINTR {}
-    }
-
-    static func cpuinfoKHz() -> Int? {
-        guard let text = HostFiles.read("/proc/cpuinfo") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("cpu MHz") {
-            if let value = line.split(separator: ":").last.flatMap({ Double(String($0).trimmingCharacters(in: " \t")) }) { return Int(value * 1000) }
+    /// Every vCPU faults its working set in and settles.
+    private func warmUp() {
+        let end = Stopwatch.now() + UInt64(config.warmup * 1e9)
+        while running && Stopwatch.now() < end {
+            Stopwatch.sleep(until: min(end, Stopwatch.now() + 20_000_000))
+            collector.drain()
         }
-        return nil
+    }
+
+    private func measure(_ name: String, churn: Bool) -> JitterPhase {
+        collector.drain()
+        let before = timer.begin()
+        let bucketsBefore = collector.buckets(), loopsBefore = collector.loops()
+        let start = HostTSC.now()
+        let startNanos = Stopwatch.now()
+        let end = startNanos + UInt64(config.duration * 1e9)
+        var ops: [JitterOp] = []
+        var rounds = 0
+        var next = startNanos
+        while running {
+            let now = Stopwatch.now()
+            if now >= end { break }
+            if churn && now >= next {
+                ops += churner.round()
+                rounds += 1
+                // Fixed schedule: a late round does not shift the ones after it.
+                next = startNanos + UInt64(Double(rounds) * 1e9 / config.rate)
+                continue
+            }
+            collector.drain()
+            Stopwatch.sleep(until: min(end, churn ? next : now + 20_000_000))
+        }
+        let stop = HostTSC.now()
+        collector.drain()
+        let seconds = Double(Stopwatch.now() - startNanos) / 1e9
+        let stats = timer.end(name, since: before, seconds: seconds).stats
+        return JitterPhase(name: name, startTSC: start, endTSC: stop,
+                           buckets: zip(collector.buckets(), bucketsBefore).map { zip($0, $1).map { $0 &- $1 } },
+                           loops: zip(collector.loops(), loopsBefore).map { $0 &- $1 },
+                           stalls: collector.stalls(from: start, to: stop), ops: ops, rounds: rounds, stats: stats)
     }
 }
 
-/// SCHED_FIFO for the main thread, where permitted.
-enum Realtime {
-    static func enable() -> String {
-        var param = sched_param()
-        param.sched_priority = 1
-        return sched_setscheduler(0, SCHED_FIFO, &param) == 0 ? "SCHED_FIFO priority 1" : "not permitted: \(KVMError.name(of: errno))"
-    }
-
-    static func disable() {
-        var param = sched_param()
-        param.sched_priority = 0
-        sched_setscheduler(0, SCHED_OTHER, &param)
+extension JitterResult: ExperimentResult {
+    public var experiment: Experiment {
+        let analysis = JitterAnalysis(self)
+        var metrics: [Metric] = []
+        for phase in phases {
+            let labels = ["phase": phase.name]
+            let stalls = phase.stalls.map { analysis.seconds($0.cycles) }
+            let distribution = Distribution(samples: stalls)
+            metrics += [
+                Metric("stall_seconds", "vCPU stalls above the threshold, all vCPUs (value: median)", unit: .seconds, better: .lower,
+                       labels: labels, distribution: distribution),
+                Metric("stall_p99_seconds", "99th percentile vCPU stall", unit: .seconds, better: .lower, labels: labels, value: distribution.percentiles?.p99 ?? 0),
+                Metric("stall_max_seconds", "Longest vCPU stall", unit: .seconds, better: .lower, labels: labels, value: distribution.percentiles?.max ?? 0),
+                Metric("stalls", "vCPU stalls above the threshold", unit: .count, better: .lower, labels: labels, value: Double(stalls.count)),
+                Metric("gap_seconds", "Every gap between probe loops (log2 buckets below the threshold, exact above; value: median)",
+                       unit: .seconds, better: .lower, labels: labels, distribution: analysis.gapDistribution(phase)),
+            ]
+            if phase.rounds > 0 {
+                let seconds = analysis.seconds(phase.endTSC &- phase.startTSC)
+                let attributed = phase.stalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
+                metrics.append(Metric("rounds_per_second", "Operation rounds achieved per second", unit: .perSecond, better: .neither,
+                                      labels: labels, value: Double(phase.rounds) / max(seconds, 1e-9)))
+                metrics.append(Metric("stalls_per_round", "Stalls attributed to an operation, per round", unit: .ratio, better: .lower,
+                                      labels: labels, value: Double(attributed) / Double(phase.rounds)))
+                for (kind, ops) in Dictionary(grouping: phase.ops, by: \.kind).sorted(by: { $0.key < $1.key }) {
+                    metrics.append(Metric("ioctl_seconds", "Host memslot ioctl latency (value: median)", unit: .seconds, better: .lower,
+                                          labels: ["phase": phase.name, "op": kind],
+                                          distribution: Distribution(samples: ops.map { analysis.seconds($0.endTSC &- $0.startTSC) })))
+                }
+            }
+        }
+        let checks = [
+            CheckRecord("probe loops equal log2 bucket counts", passed: finalLoops == finalBucketSums,
+                        expected: "\(finalLoops.reduce(0, &+))", observed: "\(finalBucketSums.reduce(0, &+))"),
+            CheckRecord("working-set touches equal probe loops", passed: finalLoops == finalTouches,
+                        expected: "\(finalLoops.reduce(0, &+))", observed: "\(finalTouches.reduce(0, &+))"),
+            CheckRecord.equal("no stall lost from the guests' rings", expected: 0, observed: lostStalls),
+        ]
+        return Experiment(experiment: "jitter", config: [
+            "vcpus": "\(config.vcpus)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
+            "rate": "\(config.rate)", "op": config.operation.rawValue, "threshold_seconds": "\(config.thresholdMicros / 1e6)",
+            "zap_all": config.noZapAll ? "off" : "on", "window_seconds": "\(config.windowMicros / 1e6)",
+        ], metrics: metrics, phases: phases.map { PhaseRecord(name: $0.name, seconds: analysis.seconds($0.endTSC &- $0.startTSC), stats: $0.stats) },
+           checks: checks, problems: problems, interrupted: interrupted)
     }
 }

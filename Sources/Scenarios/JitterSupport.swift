@@ -1,4 +1,3 @@
-import CKVM
 import Guests
 import KVM
 import VMM
@@ -20,24 +19,43 @@ final class StallCollector {
         drained = [UInt64](repeating: 0, count: machine.vcpus.count)
     }
 
+    /// Guest TSC to host TSC: the probe stamps with the guest's TSC, which
+    /// runs `offset` cycles ahead of the host's (KVM_GET_MSRS minus rdtsc).
+    static func hostTSC(guest: UInt64, offset: Int64) -> UInt64 { guest &- UInt64(bitPattern: offset) }
+
+    /// Copies new events out of every vCPU's ring while the guest keeps
+    /// writing it, seqlock style: read the published index, copy, read the
+    /// index again; an entry the guest may have overwritten meanwhile (one
+    /// `capacity` or more behind the second index) is dropped and counted lost.
     func drain() {
         for vcpu in machine.vcpus.indices {
             let mailbox = machine.mailbox(vcpu)
             let published = mailbox[MB_EVENT_INDEX]
-            var next = drained[vcpu]
-            if published &- next > capacity {
-                lost += Int(published &- next &- capacity)
-                next = published &- capacity
-            }
+            var next = max(drained[vcpu], published > capacity ? published - capacity : 0)
+            var copied: [(index: UInt64, tsc: UInt64, cycles: UInt64)] = []
             while next < published {
                 let slot = Int32((next & (capacity - 1)) * 16)
-                let guestTSC = mailbox[MB_EVENTS + slot]
-                let cycles = mailbox[MB_EVENTS + slot + 8]
-                collected.append(JitterStall(vcpu: vcpu, endTSC: UInt64(bitPattern: Int64(bitPattern: guestTSC) &- offsets[vcpu]), cycles: cycles))
+                copied.append((next, mailbox[MB_EVENTS + slot], mailbox[MB_EVENTS + slot + 8]))
                 next += 1
             }
+            let after = mailbox[MB_EVENT_INDEX]
+            // The guest writes entry `after` (slot after % capacity) before it
+            // publishes after + 1, so entries at or below after - capacity may be torn.
+            let firstIntact = after >= capacity ? after - capacity + 1 : 0
+            for entry in copied where entry.index >= firstIntact {
+                collected.append(JitterStall(vcpu: vcpu, endTSC: StallCollector.hostTSC(guest: entry.tsc, offset: offsets[vcpu]), cycles: entry.cycles))
+            }
+            lost += Int(published &- drained[vcpu]) - copied.filter { $0.index >= firstIntact }.count
             drained[vcpu] = published
         }
+    }
+
+    /// Sum of the first word of every working-set page of `vcpu`: the probe
+    /// adds one to one page per loop, so this equals its loop count.
+    func touches(vcpu: Int) -> UInt64 {
+        let region = machine.region(of: vcpu)
+        guard let memory = machine.memory(at: region.gpa, bytes: region.size) else { return 0 }
+        return (0..<Int(region.size / GuestLayout.pageSize)).reduce(UInt64(0)) { $0 &+ memory.word(at: $1 * Int(GuestLayout.pageSize)) }
     }
 
     func buckets() -> [[UInt64]] {
@@ -85,9 +103,9 @@ final class SlotChurner {
         guard failure == nil else { return [] }
         var ops: [JitterOp] = []
         func timed(_ kind: String, _ body: () throws -> Void) throws {
-            let start = ckvm_rdtsc()
+            let start = HostTSC.now()
             try body()
-            ops.append(JitterOp(kind: kind, startTSC: start, endTSC: ckvm_rdtsc()))
+            ops.append(JitterOp(kind: kind, startTSC: start, endTSC: HostTSC.now()))
         }
         do {
             switch operation {

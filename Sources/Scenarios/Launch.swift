@@ -22,11 +22,6 @@ public struct LaunchConfig: Sendable {
     public init() {}
 }
 
-/// How the run ended, from the most to the least severe vCPU outcome.
-public enum LaunchStatus: String, Sendable, Codable {
-    case finished, failed, faulted, timedOut = "timed_out", interrupted, error
-}
-
 public struct LaunchResult: Sendable, Codable {
     public struct VCPUResult: Sendable, Codable {
         public let vcpu: Int
@@ -48,7 +43,8 @@ public struct LaunchResult: Sendable, Codable {
     public let memoryBytes: UInt64
     public let backing: Backing
     public let cpl: Int
-    public let status: LaunchStatus
+    /// The most severe way any vCPU ended (it picks run's exit status).
+    public let outcome: OutcomeKind
     public let seconds: Double
     public let vcpuResults: [VCPUResult]
     public let passes: [Pass]
@@ -60,89 +56,62 @@ public struct LaunchResult: Sendable, Codable {
 public enum LaunchScenario {
     public static func run(_ config: LaunchConfig, console: SerialConsole.Sink? = nil) throws -> LaunchResult {
         try PinPlan.checkCPUs(config.pin)
-        let image: GuestImage
-        if let path = config.imagePath {
-            image = try GuestImage.load(path: path)
-        } else if let builtin = GuestImage.builtin(config.guest) {
-            image = builtin
-        } else {
-            throw ConfigError("unknown guest '\(config.guest)'; built-in guests are \(GuestImage.builtins.keys.sorted().joined(separator: ", "))")
-        }
+        let image = try self.image(config)
         let machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing, cpl: config.cpl))
         let lines = LineCounter(sink: console ?? SerialConsole.standardOutput)
         let serial = SerialConsole(sink: lines.sink)
-        let probe = try? StatsProbe(machine: machine)
-        let before = try? probe?.sample()
-        let clock = Stopwatch()
+        let timer = PhaseTimer(machine: machine)
         var passes: [LaunchResult.Pass] = []
-        let outcomes: [VCPUOutcome]
-        if image.name == "memstress" && config.imagePath == nil {
-            let driver = try MemstressDriver(machine: machine, params: MemstressParams(writePercent: config.writePercent, random: config.random), console: serial)
-            try driver.start(pin: config.pin)
-            let deadline = clock.seconds + config.timeout
-            for _ in 0..<config.iterations {
-                let passClock = Stopwatch()
-                guard let reports = driver.runIteration(timeout: max(0.001, deadline - clock.seconds)) else { break }
-                let seconds = passClock.seconds
-                passes.append(.init(iteration: driver.iteration, seconds: seconds,
-                                    pagesWritten: reports.reduce(0) { $0 + $1.writes }, pagesRead: reports.reduce(0) { $0 + $1.reads },
-                                    pagesVerified: machine.vcpus.indices.reduce(0) { $0 + driver.pagesStamped(vcpu: $1, iteration: driver.iteration) }))
-            }
-            outcomes = driver.runner.stopRequested == nil ? driver.finish(timeout: max(1, deadline - clock.seconds)) : driver.runner.wait()
-        } else {
-            try machine.load(image)
-            // Other guests' iteration events: each vCPU ends after `iterations` of them.
-            let events = Mutex([Int](repeating: 0, count: config.vcpus))
-            let limit = config.iterations
-            let runner = VCPURunner(machine: machine, console: serial) { vcpu, event in
-                guard event == .iteration else { return .resume }
-                let seen = events.withLock { counts in
-                    counts[vcpu] += 1
-                    return counts[vcpu]
-                }
-                return seen >= limit ? .finish : .resume
-            }
-            try runner.start(pin: config.pin)
-            outcomes = runner.wait(timeout: config.timeout)
+        let (outcomes, phase) = try timer.measure("run") {
+            image.name == "memstress" && config.imagePath == nil
+                ? try runMemstress(machine, config: config, serial: serial, passes: &passes)
+                : try runGuest(image, machine: machine, config: config, serial: serial)
         }
-        let seconds = clock.seconds
-        let after = try? probe?.sample()
-        let delta = StatsDelta.between(before, after)
         return LaunchResult(
             guest: image.name, vcpus: config.vcpus, memoryBytes: config.memory, backing: config.backing, cpl: config.cpl.rawValue,
-            status: status(of: outcomes), seconds: seconds,
+            outcome: outcomes.worst, seconds: phase.seconds ?? 0,
             vcpuResults: outcomes.enumerated().map { describe($1, vcpu: $0) },
-            passes: passes, serialLines: lines.count, statsDelta: delta,
-            firstProblem: outcomes.lazy.compactMap { problem($0) }.first)
+            passes: passes, serialLines: lines.count, statsDelta: phase.stats, firstProblem: outcomes.firstProblem)
     }
 
-    public static func status(of outcomes: [VCPUOutcome]) -> LaunchStatus {
-        var status = LaunchStatus.finished
-        func rank(_ s: LaunchStatus) -> Int { [.finished, .interrupted, .timedOut, .failed, .faulted, .error].firstIndex(of: s)! }
-        for outcome in outcomes {
-            let this: LaunchStatus
-            switch outcome {
-            case .finished: this = .finished
-            case .failed: this = .failed
-            case .exception, .crashed: this = .faulted
-            case .stopped(.timeout): this = .timedOut
-            case .stopped(.interrupted): this = .interrupted
-            case .stopped: this = .finished
-            case .error: this = .error
+    static func image(_ config: LaunchConfig) throws -> GuestImage {
+        if let path = config.imagePath { return try GuestImage.load(path: path) }
+        if let builtin = GuestImage.builtin(config.guest) { return builtin }
+        throw ConfigError("unknown guest '\(config.guest)'; built-in guests are \(GuestImage.builtins.keys.sorted().joined(separator: ", "))")
+    }
+
+    /// memstress: passes verified page by page until the iterations or the time are up.
+    static func runMemstress(_ machine: Machine, config: LaunchConfig, serial: SerialConsole, passes: inout [LaunchResult.Pass]) throws -> [VCPUOutcome] {
+        let driver = try MemstressDriver(machine: machine, params: MemstressParams(writePercent: config.writePercent, random: config.random), console: serial)
+        try driver.start(pin: config.pin)
+        let clock = Stopwatch()
+        for _ in 0..<config.iterations {
+            let passClock = Stopwatch()
+            guard let reports = driver.runIteration(timeout: max(0.001, config.timeout - clock.seconds)) else { break }
+            let seconds = passClock.seconds
+            if InjectedFault.on(.corruptPage), let page = machine.memory(at: machine.region(of: 0).gpa, bytes: 8) { page.store(0, at: 0) }
+            passes.append(.init(iteration: driver.iteration, seconds: seconds,
+                                pagesWritten: reports.reduce(0) { $0 + $1.writes }, pagesRead: reports.reduce(0) { $0 + $1.reads },
+                                pagesVerified: machine.vcpus.indices.reduce(0) { $0 + driver.pagesStamped(vcpu: $1, iteration: driver.iteration) }))
+        }
+        return driver.runner.stopRequested == nil ? driver.finish(timeout: max(1, config.timeout - clock.seconds)) : driver.runner.wait()
+    }
+
+    /// Other guests run until they finish; each vCPU ends after `iterations` iteration events.
+    static func runGuest(_ image: GuestImage, machine: Machine, config: LaunchConfig, serial: SerialConsole) throws -> [VCPUOutcome] {
+        try machine.load(image)
+        let events = Mutex([Int](repeating: 0, count: config.vcpus))
+        let limit = config.iterations
+        let runner = VCPURunner(machine: machine, console: serial) { vcpu, event in
+            guard event == .iteration else { return .resume }
+            let seen = events.withLock { counts in
+                counts[vcpu] += 1
+                return counts[vcpu]
             }
-            if rank(this) > rank(status) { status = this }
+            return seen >= limit ? .finish : .resume
         }
-        return status
-    }
-
-    public static func problem(_ outcome: VCPUOutcome) -> String? {
-        switch outcome {
-        case .finished, .stopped(.host): return nil
-        case .failed(let status): return "guest reported failure, status \(status)"
-        case .exception(let report): return report.description
-        case .crashed(let text), .error(let text): return text
-        case .stopped(let reason): return "stopped: \(reason.rawValue)"
-        }
+        try runner.start(pin: config.pin)
+        return runner.wait(timeout: config.timeout)
     }
 
     static func describe(_ outcome: VCPUOutcome, vcpu: Int) -> LaunchResult.VCPUResult {
@@ -154,5 +123,29 @@ public enum LaunchScenario {
         case .stopped(let reason): return .init(vcpu: vcpu, outcome: "stopped", detail: reason.rawValue)
         case .error(let text): return .init(vcpu: vcpu, outcome: "error", detail: text)
         }
+    }
+}
+
+extension LaunchResult: ExperimentResult {
+    public var experiment: Experiment {
+        let pages = memoryBytes / GuestLayout.pageSize / UInt64(vcpus) * UInt64(vcpus)
+        var metrics = [Metric("run_seconds", "Wall time from the first KVM_RUN to the last vCPU's end", unit: .seconds, better: .lower, value: seconds)]
+        if !passes.isEmpty {
+            metrics.append(Metric("pass_seconds", "memstress pass time, all vCPUs (value: median)", unit: .seconds, better: .lower,
+                                  distribution: Distribution(samples: passes.map(\.seconds))))
+        }
+        let checks = passes.flatMap { pass in
+            [CheckRecord.equal("pass \(pass.iteration) every page visited", expected: pages, observed: pass.pagesWritten + pass.pagesRead),
+             CheckRecord.equal("pass \(pass.iteration) every written page holds its stamp", expected: Int(pass.pagesWritten), observed: pass.pagesVerified)]
+        }
+        let problem: [String]
+        switch outcome {
+        case .finished, .interrupted: problem = []
+        default: problem = [firstProblem ?? "a vCPU did not finish"]
+        }
+        return Experiment(experiment: "run", config: ["guest": guest, "vcpus": "\(vcpus)", "memory_bytes": "\(memoryBytes)",
+                                                      "backing": backing.rawValue, "cpl": "\(cpl)"],
+                          metrics: metrics, phases: [PhaseRecord(name: "run", seconds: seconds, stats: statsDelta)],
+                          checks: checks, problems: problem, interrupted: outcome == .interrupted)
     }
 }

@@ -76,10 +76,11 @@ public struct MemslotRun: Sendable, Encodable {
     public let guestPasses: UInt64
     public let stats: StatsDelta?
     public let problem: String?
+    public let interrupted: Bool
 
     enum CodingKeys: String, CodingKey {
         case test, run, slots, areaBytes, slotSetupSeconds, loopSeconds, iterationSeconds, operation
-        case pagesVerified, mismatches, mmioExits, guestPasses, stats, problem
+        case pagesVerified, mismatches, mmioExits, guestPasses, stats, problem, interrupted
     }
 }
 
@@ -88,7 +89,7 @@ public struct MemslotResult: Sendable {
     public let maxSlots: Int
     public let zapAllQuirk: String
     public let runs: [MemslotRun]
-    public let status: String
+    public let interrupted: Bool
     public let problems: [String]
 }
 
@@ -129,26 +130,58 @@ public enum MemslotScenario {
         let device = try KVMDevice()
         let maxSlots = max(1, Int(device.check(.nrMemslots)) - 1)
         try validate(config, maxSlots: maxSlots)
-        if config.noZapAll && UInt64(UInt32(bitPattern: device.check(.disableQuirks2))) & X86Quirk.slotZapAll.mask == 0 {
-            throw ConfigError("--no-zap-all: this kernel cannot disable KVM_X86_QUIRK_SLOT_ZAP_ALL (see kvmlab info)")
-        }
-        Interrupts.shared.install()
+        if config.noZapAll { try Quirks.requireDisable(.slotZapAll, device: device) }
         var runs: [MemslotRun] = []
-        var problems: [String] = []
-        var interrupted = false
-        outer: for test in config.tests {
-            for index in 1...config.runs {
-                let run = try MemslotRunner(test: test, run: index, config: config, slots: slotCount(for: test, config: config, maxSlots: maxSlots), device: device).execute()
-                runs.append(run)
-                if let problem = run.problem {
-                    if problem == RunProblem.interrupted { interrupted = true } else { problems.append("\(test.rawValue) run \(index): \(problem)") }
-                    break outer
-                }
-                if run.mismatches > 0 { problems.append("\(test.rawValue) run \(index): \(run.mismatches) of \(run.pagesVerified) pages did not read back what was written") }
-            }
+        let jobs = config.tests.flatMap { test in (1...config.runs).map { (test, $0) } }
+        let interrupted = try eachUntilInterrupted(jobs) { test, index in
+            let run = try MemslotRunner(test: test, run: index, config: config, slots: slotCount(for: test, config: config, maxSlots: maxSlots), device: device).execute()
+            runs.append(run)
+            return run.problem == nil && !run.interrupted
         }
         return MemslotResult(config: config, maxSlots: maxSlots,
                              zapAllQuirk: config.noZapAll ? "disabled (--no-zap-all)" : "on (kernel default)",
-                             runs: runs, status: RunProblem.status(interrupted: interrupted, problems: problems), problems: problems)
+                             runs: runs, interrupted: interrupted || runs.contains(where: \.interrupted),
+                             problems: runs.compactMap { run in run.problem.map { "\(run.test.rawValue) run \(run.run): \($0)" } })
+    }
+}
+
+extension MemslotResult: ExperimentResult {
+    public var experiment: Experiment {
+        var metrics: [Metric] = []
+        var checks: [CheckRecord] = []
+        for test in config.tests {
+            let runs = self.runs.filter { $0.test == test }
+            guard !runs.isEmpty else { continue }
+            let labels = ["test": test.rawValue]
+            let means = runs.filter { !$0.iterationSeconds.isEmpty }.map { $0.iterationSeconds.reduce(0, +) / Double($0.iterationSeconds.count) }
+            metrics += [
+                Metric("iteration_seconds", "Guest/host iteration time, all runs (value: median)", unit: .seconds, better: .lower,
+                       labels: labels, distribution: Distribution(samples: runs.flatMap(\.iterationSeconds))),
+                Metric("operation_seconds", "Host operation time: \(test.operation) (value: median)", unit: .seconds, better: .lower,
+                       labels: labels, distribution: Distribution(samples: runs.flatMap(\.operationSeconds))),
+                Metric("best_mean_iteration_seconds", "The best run's mean iteration (memslot_perf_test's figure)", unit: .seconds,
+                       better: .lower, labels: labels, value: means.min()),
+                Metric("slot_setup_seconds", "Best time to create the test memslots", unit: .seconds, better: .lower,
+                       labels: labels, value: runs.map(\.slotSetupSeconds).min()),
+            ]
+            for run in runs {
+                checks.append(CheckRecord.equal("\(test.rawValue) run \(run.run): everything written reads back (\(run.pagesVerified) pages)",
+                                                expected: 0, observed: run.mismatches))
+                if (test == .moveActive || test == .moveInactive), !run.iterationSeconds.isEmpty, let stats = run.stats {
+                    // A move to the slot's own address is a no-op for KVM:
+                    // a real move zaps the slot's mappings (or, while it is
+                    // away, turns the guest's writes to it into MMIO exits).
+                    let zaps = (stats["mmu_shadow_zapped"] ?? 0) + (stats["remote_tlb_flush"] ?? 0)
+                    checks.append(CheckRecord("\(test.rawValue) run \(run.run): the slot really moved (KVM zapped or the guest hit MMIO)",
+                                              passed: zaps > 0 || run.mmioExits > 0, expected: "zaps + TLB flushes + MMIO exits > 0",
+                                              observed: "\(zaps) zaps/flushes, \(run.mmioExits) MMIO exits"))
+                }
+            }
+        }
+        return Experiment(experiment: "memslot", config: [
+            "slots": config.slots.map(String.init) ?? "max", "memory_bytes": "\(config.memory)", "seconds": "\(config.seconds)",
+            "zap_all": config.noZapAll ? "off" : "on", "tests": config.tests.map(\.rawValue).joined(separator: ","),
+        ], metrics: metrics, phases: runs.map { PhaseRecord(name: "\($0.test.rawValue) run \($0.run)", seconds: $0.loopSeconds, stats: $0.stats) },
+           checks: checks, problems: problems, interrupted: interrupted)
     }
 }

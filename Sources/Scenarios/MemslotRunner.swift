@@ -55,21 +55,17 @@ final class MemslotRunner {
     func gpa(_ page: UInt64) -> UInt64 { GuestLayout.testMemoryBase + page * GuestLayout.pageSize }
 
     /// A word no earlier iteration or part wrote; the guest adds the page index.
-    func stamp(_ iteration: Int, part: UInt64) -> UInt64 {
-        0x6B6C_0000_0000_0000 | UInt64(iteration & 0xFFFF) << 32 | part << 30
-    }
+    func stamp(_ iteration: Int, part: UInt8) -> UInt64 { Stamp(tag: 0x6B6C, sequence: iteration, part: part).base }
 
     func execute() -> MemslotRun {
-        let probe = try? StatsProbe(machine: machine)
+        let timer = PhaseTimer(machine: machine)
         var problem: String?
         var iterations: [Double] = []
         var loopSeconds = 0.0
-        var before: StatsSample?
-        var after: StatsSample?
         var healthy = false
+        let before = timer.begin()
         do {
             try runner.start()
-            before = try? probe?.sample()
             healthy = prepare()
             let clock = Stopwatch()
             while healthy && clock.seconds < config.seconds && runner.stopRequested == nil {
@@ -79,17 +75,17 @@ final class MemslotRunner {
             }
             loopSeconds = clock.seconds
             if healthy { healthy = conclude() }
-            after = try? probe?.sample()
         } catch {
             problem = "\(error)"
         }
+        let stats = timer.end("\(test.rawValue) run \(index)", since: before, seconds: loopSeconds).stats
         let passes = driver.passes(0)
-        problem = driver.finish(known: problem ?? hostError, complete: healthy)
+        let ending = driver.finish(known: problem ?? hostError, complete: healthy)
         return MemslotRun(test: test, run: index, slots: machine.testSlots.count, areaBytes: area,
                           slotSetupSeconds: machine.slotSetupSeconds, loopSeconds: loopSeconds, iterationSeconds: iterations,
                           operation: test.operation, operationSeconds: operations, pagesVerified: verified, mismatches: mismatches,
                           mmioExits: mmio.count.load(ordering: .relaxed), guestPasses: passes,
-                          stats: StatsDelta.between(before, after), problem: problem)
+                          stats: stats, problem: ending.problem, interrupted: ending.interrupted)
     }
 
     // MARK: the experiments
@@ -208,8 +204,10 @@ final class MemslotRunner {
             let slotEnd = page >= lastSlotStart ? pages : (page / slotPages + 1) * slotPages
             let length = min(chunk, end - page, slotEnd - page)
             let clock = Stopwatch()
-            guard madvise(machine.host(gpa(page))!, Int(length * GuestLayout.pageSize), MADV_DONTNEED) == 0 else {
-                hostError = "madvise(MADV_DONTNEED) at guest page \(page): \(KVMError.name(of: errno))"
+            do {
+                try machine.discard(at: gpa(page), bytes: length * GuestLayout.pageSize)
+            } catch {
+                hostError = "guest page \(page): \(error)"
                 return false
             }
             operations.append(clock.seconds)
@@ -220,8 +218,9 @@ final class MemslotRunner {
 
     /// Compares the first word of `count` pages with stamp + page index.
     private func check(from first: UInt64, count: UInt64, stamp: UInt64) {
-        let base = machine.host(gpa(first))!
-        for page in 0..<Int(count) where base.load(fromByteOffset: page * Int(GuestLayout.pageSize), as: UInt64.self) != stamp + UInt64(page) {
+        let memory = machine.memory(at: gpa(first), bytes: count * GuestLayout.pageSize)!
+        if InjectedFault.on(.corruptPage) { memory.store(~stamp, at: 0) }
+        for page in 0..<Int(count) where memory.word(at: page * Int(GuestLayout.pageSize)) != stamp + UInt64(page) {
             mismatches += 1
         }
         verified += Int(count)
@@ -229,9 +228,9 @@ final class MemslotRunner {
 
     /// The host's half of rw: a word at `offset` in every page.
     private func fill(offset: Int, stamp: UInt64) {
-        let base = machine.host(gpa(0))!
+        let memory = machine.memory(at: gpa(0), bytes: area)!
         for page in 0..<Int(pages) {
-            base.storeBytes(of: stamp + UInt64(page), toByteOffset: page * Int(GuestLayout.pageSize) + offset, as: UInt64.self)
+            memory.store(stamp + UInt64(page), at: page * Int(GuestLayout.pageSize) + offset)
         }
     }
 }

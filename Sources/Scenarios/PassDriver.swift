@@ -86,9 +86,16 @@ final class PassDriver {
     /// if anything: Ctrl-C first, then `known` (a failure the host saw),
     /// then the first vCPU's own problem, then, if the run did not
     /// complete, a guest that stopped answering.
-    func finish(known: String?, complete: Bool) -> String? {
+    func finish(known: String?, complete: Bool) -> RunEnding {
         let outcomes = finish()
-        if runner.stopRequested == .interrupted { return RunProblem.interrupted }
-        return known ?? outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? (complete ? nil : "the guest stopped answering")
+        if runner.stopRequested == .interrupted || outcomes.worst == .interrupted { return RunEnding(problem: nil, interrupted: true) }
+        return RunEnding(problem: known ?? outcomes.firstProblem ?? (complete ? nil : "the guest stopped answering"), interrupted: false)
     }
+}
+
+/// How a run of pass workers ended: interrupted (what was measured stands),
+/// or with a problem (it could not measure), or neither.
+struct RunEnding: Sendable {
+    let problem: String?
+    let interrupted: Bool
 }

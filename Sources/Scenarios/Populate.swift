@@ -52,12 +52,19 @@ public struct PopulateModeResult: Sendable {
     /// Pages the workload found not holding its stamp after the first pass.
     public let mismatches: UInt64
     public let problem: String?
+    public let interrupted: Bool
+
+    /// Population plus the workload's first pass: when the memory was really usable.
+    public var readySeconds: Double? {
+        guard let population, let firstPass else { return nil }
+        return population.seconds + firstPass.seconds
+    }
 }
 
 public struct PopulateResult: Sendable {
     public let config: PopulateConfig
     public let modes: [PopulateModeResult]
-    public let status: String
+    public let interrupted: Bool
     public let problems: [String]
 }
 
@@ -74,22 +81,14 @@ public enum PopulateScenario {
     public static func run(_ config: PopulateConfig) throws -> PopulateResult {
         try validate(config)
         let device = try KVMDevice()
-        Interrupts.shared.install()
         var results: [PopulateModeResult] = []
-        var problems: [String] = []
-        var interrupted = false
-        for mode in config.modes {
-            if Interrupts.shared.requested { interrupted = true; break }
+        let interrupted = try eachUntilInterrupted(config.modes) { mode in
             let result = try run(mode, config: config, device: device)
             results.append(result)
-            if let problem = result.problem {
-                if problem == RunProblem.interrupted { interrupted = true; break }
-                problems.append("\(mode.rawValue): \(problem)")
-            } else if result.mismatches > 0 {
-                problems.append("\(mode.rawValue): \(result.mismatches) pages did not hold what the first pass wrote")
-            }
+            return result.problem == nil && !result.interrupted
         }
-        return PopulateResult(config: config, modes: results, status: RunProblem.status(interrupted: interrupted, problems: problems), problems: problems)
+        return PopulateResult(config: config, modes: results, interrupted: interrupted || results.contains(where: \.interrupted),
+                              problems: results.compactMap { result in result.problem.map { "\(result.mode.rawValue): \($0)" } })
     }
 
     static func run(_ mode: PopulateMode, config: PopulateConfig, device: KVMDevice) throws -> PopulateModeResult {
@@ -98,7 +97,7 @@ public enum PopulateScenario {
         let total = config.bytesPerVCPU * UInt64(workers)
         func skipped(_ reason: String) -> PopulateModeResult {
             PopulateModeResult(mode: mode, population: nil, firstPass: nil, secondPass: nil, residentBefore: 0, pages: pages * UInt64(workers),
-                               unsupported: reason, mismatches: 0, problem: nil)
+                               unsupported: reason, mismatches: 0, problem: nil, interrupted: false)
         }
         if mode == .kvmPrefault && device.check(.preFaultMemory) == 0 {
             return skipped("not supported on this host: KVM_CAP_PRE_FAULT_MEMORY is 0 (it needs Linux 6.11+ and the TDP MMU)")
@@ -109,7 +108,7 @@ public enum PopulateScenario {
             return skipped("not supported on this host: the VM reports KVM_CAP_PRE_FAULT_MEMORY as 0")
         }
         try machine.load(GuestImage.builtin("passes")!)
-        let probe = try? StatsProbe(machine: machine)
+        let timer = PhaseTimer(machine: machine)
         // Workload vCPUs enter the guest only after population: an idle pass
         // worker spins, and would take CPU time from the pre-fault vCPU.
         let populated = IterationGate()
@@ -120,17 +119,13 @@ public enum PopulateScenario {
         var problem: String?
         var unsupported: String?
 
-        func step(_ body: () throws -> Bool) rethrows -> PopulateStep? {
-            let before = try? probe?.sample()
-            let clock = Stopwatch()
-            guard try body() else { return nil }
-            let seconds = clock.seconds
-            let after = try? probe?.sample()
-            return PopulateStep(seconds: seconds, stats: StatsDelta.between(before, after), residentPages: test.residentPages())
+        func step(_ name: String, _ body: () throws -> Bool) rethrows -> PopulateStep? {
+            let (done, phase) = try timer.measure(name, body)
+            return done ? PopulateStep(seconds: phase.seconds ?? 0, stats: phase.stats, residentPages: test.residentPages()) : nil
         }
-        func workloadPass(_ op: Int32, stamp: UInt64) -> UInt64? {
+        func workloadPass(_ op: Int32, stamp: UInt16) -> UInt64? {
             for index in 0..<workers {
-                driver.begin(index, Pass(op: op, gpa: GuestLayout.testMemoryBase + UInt64(index) * config.bytesPerVCPU, pages: pages, stamp: stamp | UInt64(index) << 40))
+                driver.begin(index, Pass(op: op, gpa: GuestLayout.testMemoryBase + UInt64(index) * config.bytesPerVCPU, pages: pages, stamp: Stamp(tag: stamp, sequence: index).base))
             }
             var bad: UInt64 = 0
             for index in 0..<workers {
@@ -146,7 +141,7 @@ public enum PopulateScenario {
         var secondPass: PopulateStep?
         var mismatches: UInt64 = 0
         do {
-            population = try step {
+            population = try step("population") {
                 switch mode {
                 case .demand:
                     return true
@@ -170,9 +165,10 @@ public enum PopulateScenario {
             if unsupported == nil {
                 if mode != .prefaultVCPU { try runner.start() }
                 if population != nil {
-                    firstPass = step { workloadPass(PASS_WRITE, stamp: 0x7050_0000_0000_0000) != nil }
-                    secondPass = firstPass == nil ? nil : step {
-                        guard let bad = workloadPass(PASS_VERIFY, stamp: 0x7050_0000_0000_0000) else { return false }
+                    firstPass = step("first pass") { workloadPass(PASS_WRITE, stamp: 0x7050) != nil }
+                    if InjectedFault.on(.corruptPage), firstPass != nil { machine.memory(at: GuestLayout.testMemoryBase, bytes: 8)?.store(0, at: 0) }
+                    secondPass = firstPass == nil ? nil : step("second pass") {
+                        guard let bad = workloadPass(PASS_VERIFY, stamp: 0x7050) else { return false }
                         mismatches = bad
                         return true
                     }
@@ -183,10 +179,11 @@ public enum PopulateScenario {
         }
         // Workload vCPUs still held back (population failed) never enter.
         populated.cancel()
-        problem = driver.finish(known: problem, complete: unsupported != nil || secondPass != nil)
+        let ending = driver.finish(known: problem, complete: unsupported != nil || secondPass != nil)
         if let unsupported { return skipped(unsupported) }
         return PopulateModeResult(mode: mode, population: population, firstPass: firstPass, secondPass: secondPass, residentBefore: residentBefore,
-                                  pages: pages * UInt64(workers), unsupported: nil, mismatches: mismatches, problem: problem)
+                                  pages: pages * UInt64(workers), unsupported: nil, mismatches: mismatches,
+                                  problem: ending.problem, interrupted: ending.interrupted)
     }
 
     /// KVM_PRE_FAULT_MEMORY on every workload vCPU's share, one host thread
@@ -215,4 +212,31 @@ final class FirstError: Sendable {
 
     func record(_ failure: KVMError) { error.withLock { if $0 == nil { $0 = failure } } }
     var first: KVMError? { error.withLock { $0 } }
+}
+
+extension PopulateResult: ExperimentResult {
+    public var experiment: Experiment {
+        var metrics: [Metric] = []
+        var checks: [CheckRecord] = []
+        var phases: [PhaseRecord] = []
+        for mode in modes where mode.unsupported == nil {
+            let labels = ["mode": mode.mode.rawValue]
+            metrics += [
+                Metric("population_seconds", "Time to populate before the workload runs", unit: .seconds, better: .lower, labels: labels, value: mode.population?.seconds),
+                Metric("first_pass_seconds", "The workload's first pass (one write per page)", unit: .seconds, better: .lower, labels: labels, value: mode.firstPass?.seconds),
+                Metric("second_pass_seconds", "The workload's second pass (reads every word back)", unit: .seconds, better: .lower, labels: labels, value: mode.secondPass?.seconds),
+                Metric("ready_seconds", "Population plus first pass: when the memory was really usable", unit: .seconds, better: .lower, labels: labels, value: mode.readySeconds),
+            ]
+            if mode.secondPass != nil {
+                checks.append(.equal("\(mode.mode.rawValue): every page holds what the first pass wrote", expected: UInt64(0), observed: mode.mismatches))
+            }
+            for (name, step) in [("population", mode.population), ("first pass", mode.firstPass), ("second pass", mode.secondPass)] {
+                if let step { phases.append(PhaseRecord(name: "\(mode.mode.rawValue) \(name)", seconds: step.seconds, stats: step.stats)) }
+            }
+        }
+        return Experiment(experiment: "populate", config: [
+            "vcpus": "\(config.vcpus)", "bytes_per_vcpu": "\(config.bytesPerVCPU)", "backing": config.backing.rawValue,
+            "modes": config.modes.map(\.rawValue).joined(separator: ","),
+        ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
+    }
 }

@@ -32,7 +32,7 @@ public struct RootReloadResult: Sendable {
     public let mmuMode: String
     public let baseline: RootReloadPhase
     public let toggling: RootReloadPhase?
-    public let status: String
+    public let interrupted: Bool
     public let problems: [String]
 }
 
@@ -59,8 +59,8 @@ public enum RootReloadScenario {
         try machine.load(GuestImage.builtin("crwp")!) { $0 == toggler ? .kernel : .user }
         machine.mailbox(toggler)[MB_OP] = UInt64(ROLE_TOGGLE_WP)
         let dirtiers = Array(1..<machine.vcpus.count)
-        let togglerProbe = try? StatsProbe(machine: machine, vcpus: [toggler])
-        let dirtierProbe = dirtiers.isEmpty ? nil : try? StatsProbe(machine: machine, vcpus: dirtiers)
+        let togglerTimer = PhaseTimer(machine: machine, vcpus: [toggler])
+        let dirtierTimer = PhaseTimer(probe: dirtiers.isEmpty ? nil : try? StatsProbe(machine: machine, vcpus: dirtiers))
         let pins = try PinPlan(config.pin, vcpus: machine.vcpus.count)
         if let main = pins.main { JoinableThread.pinCurrent(to: main) }
 
@@ -75,43 +75,63 @@ public enum RootReloadScenario {
         let pagesPerPass = config.workingSet / GuestLayout.pageSize
         for index in dirtiers {
             driver.begin(index, Pass(op: PASS_WRITE_LOOP, gpa: GuestLayout.testMemoryBase + UInt64(index - 1) * config.workingSet,
-                                     pages: pagesPerPass, stamp: UInt64(index) << 40))
+                                     pages: pagesPerPass, stamp: Stamp(tag: UInt16(index), sequence: 0).base))
         }
         try runner.start(pin: pins.vcpus)
 
         func running() -> Bool { runner.endedCount == 0 && runner.stopRequested == nil }
         func measure(_ name: String, toggling: Bool) -> RootReloadPhase {
-            let togglerBefore = try? togglerProbe?.sample()
-            let dirtierBefore = try? dirtierProbe?.sample()
+            let togglerBefore = togglerTimer.begin()
+            let dirtierBefore = dirtierTimer.begin()
             let passesBefore = dirtiers.map { driver.passes($0) }
             let togglesBefore = machine.mailbox(toggler)[MB_LOOPS]
             let clock = Stopwatch()
             if toggling { gate.open(1) }
-            while running() && clock.seconds < config.duration { JitterScenario.sleepUntil(Stopwatch.now() + 10_000_000) }
+            while running() && clock.seconds < config.duration { Stopwatch.sleep(seconds: 0.01) }
             let seconds = clock.seconds
             let toggles = machine.mailbox(toggler)[MB_LOOPS] &- togglesBefore
             let passes = zip(dirtiers.map { driver.passes($0) }, passesBefore).map { $0 &- $1 }.reduce(0, +)
-            let togglerAfter = try? togglerProbe?.sample()
-            let dirtierAfter = try? dirtierProbe?.sample()
             return RootReloadPhase(name: name, seconds: seconds, toggles: toggles, dirtierPasses: passes, pagesDirtied: passes * pagesPerPass,
-                                   togglerStats: StatsDelta.between(togglerBefore, togglerAfter),
-                                   dirtierStats: StatsDelta.between(dirtierBefore, dirtierAfter))
+                                   togglerStats: togglerTimer.end(name, since: togglerBefore, seconds: seconds).stats,
+                                   dirtierStats: dirtierTimer.end(name, since: dirtierBefore, seconds: seconds).stats)
         }
         // Let the dirtiers fault their working sets in before the baseline.
         let warm = Stopwatch()
-        while running() && dirtiers.contains(where: { driver.passes($0) < 2 }) && warm.seconds < 30 { JitterScenario.sleepUntil(Stopwatch.now() + 5_000_000) }
+        while running() && dirtiers.contains(where: { driver.passes($0) < 2 }) && warm.seconds < 30 { Stopwatch.sleep(seconds: 0.005) }
         let baseline = measure("baseline", toggling: false)
         let toggling = running() ? measure("toggling", toggling: true) : nil
         let outcomes = driver.finish()
-        var problems: [String] = []
-        let status = LaunchScenario.status(of: outcomes)
-        if status != .finished && status != .interrupted {
-            problems.append(outcomes.lazy.compactMap { LaunchScenario.problem($0) }.first ?? "a vCPU did not finish")
-        }
-        if let toggling, toggling.toggles == 0, status == .finished { problems.append("the CPL0 vCPU toggled CR0.WP no times") }
         let host = HostFingerprint.current()
         return RootReloadResult(config: config, emulatedKernelMode: host.emulatesKernelMode,
                                 mmuMode: host.mmuMode, baseline: baseline, toggling: toggling,
-                                status: RunProblem.status(interrupted: status == .interrupted, problems: problems), problems: problems)
+                                interrupted: outcomes.worst == .interrupted, problems: [outcomes.runProblem].compactMap { $0 })
+    }
+}
+
+extension RootReloadResult: ExperimentResult {
+    public var experiment: Experiment {
+        var metrics: [Metric] = []
+        for phase in [baseline, toggling].compactMap({ $0 }) {
+            let labels = ["phase": phase.name]
+            metrics.append(Metric("pages_dirtied_per_second", "Pages the CPL3 vCPUs dirtied per second", unit: .pagesPerSecond, better: .higher,
+                                  labels: labels, value: Double(phase.pagesDirtied) / max(phase.seconds, 1e-9)))
+        }
+        if let toggling {
+            metrics.append(Metric("toggles_per_second", "CR0.WP toggles per second", unit: .perSecond, better: .higher, value: Double(toggling.toggles) / max(toggling.seconds, 1e-9)))
+            metrics.append(Metric("seconds_per_toggle", "The cost of one CR0.WP toggle", unit: .seconds, better: .lower,
+                                  value: toggling.toggles > 0 ? toggling.seconds / Double(toggling.toggles) : nil))
+            if baseline.pagesDirtied > 0 {
+                let ratio = (Double(toggling.pagesDirtied) / max(toggling.seconds, 1e-9)) / (Double(baseline.pagesDirtied) / max(baseline.seconds, 1e-9))
+                metrics.append(Metric("dirtier_throughput_ratio", "Dirtying rate while toggling, as a fraction of the baseline's", unit: .ratio, better: .higher, value: ratio))
+            }
+        }
+        // The guest reads CR0 back after every flip and fails the vCPU if
+        // WP did not change, so a toggle counted is a toggle read back.
+        let checks = toggling.map { [CheckRecord("the CPL0 vCPU toggled CR0.WP (each read back by the guest)", passed: $0.toggles > 0,
+                                                 expected: "> 0 toggles", observed: "\($0.toggles)")] } ?? []
+        let phases = [baseline, toggling].compactMap { $0 }.map { PhaseRecord(name: $0.name, seconds: $0.seconds, stats: $0.togglerStats) }
+        return Experiment(experiment: "root-reload", config: [
+            "dirtiers": "\(config.dirtiers)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
+        ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
     }
 }

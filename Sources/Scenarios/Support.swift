@@ -41,13 +41,3 @@ struct PinPlan {
     }
 }
 
-/// The problem word of a run that Ctrl-C or SIGTERM ended: the command then
-/// reports what was measured with status "interrupted", not an error.
-enum RunProblem {
-    static let interrupted = "interrupted"
-
-    /// A run's status word: "interrupted", else "ok" or "error".
-    static func status(interrupted: Bool, problems: [String]) -> String {
-        interrupted ? "interrupted" : problems.isEmpty ? "ok" : "error"
-    }
-}

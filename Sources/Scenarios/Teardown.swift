@@ -53,13 +53,16 @@ public struct TeardownRun: Sendable {
     public let probeLoops: UInt64
     public let probeOverflowed: Bool
     public let problem: String?
+    public let interrupted: Bool
+
+    public var teardownSeconds: Double { steps.map(\.seconds).reduce(0, +) }
 }
 
 public struct TeardownResult: Sendable {
     public let config: TeardownConfig
     public let cpu: Int
     public let runs: [TeardownRun]
-    public let status: String
+    public let interrupted: Bool
     public let problems: [String]
 }
 
@@ -81,107 +84,145 @@ public enum TeardownScenario {
         try validate(config)
         let device = try KVMDevice()
         let cpu = config.cpu ?? Resources.onlineCPUs - 1
-        Interrupts.shared.install()
         var runs: [TeardownRun] = []
-        var problems: [String] = []
-        var interrupted = false
-        for order in config.orders {
-            if Interrupts.shared.requested { interrupted = true; break }
+        let interrupted = try eachUntilInterrupted(config.orders) { order in
             let run = try run(order, config: config, cpu: cpu, device: device)
             runs.append(run)
-            if let problem = run.problem {
-                if problem == RunProblem.interrupted { interrupted = true; break }
-                problems.append("\(order.rawValue): \(problem)")
-            }
+            return run.problem == nil && !run.interrupted
         }
-        return TeardownResult(config: config, cpu: cpu, runs: runs, status: RunProblem.status(interrupted: interrupted, problems: problems), problems: problems)
+        return TeardownResult(config: config, cpu: cpu, runs: runs, interrupted: interrupted || runs.contains(where: \.interrupted),
+                              problems: runs.compactMap { run in run.problem.map { "\(run.order.rawValue): \($0)" } })
     }
 
-    /// What the teardown thread owns: the last references to the VM and its memory.
+    /// What the teardown thread owns: the last references to the VM and its
+    /// memory, and what it records. @unchecked: only the teardown thread
+    /// touches it between its start and join (join orders the reads after).
     final class Remains: @unchecked Sendable {
         var machine: Machine?
         var memory: GuestMemory?
+        var steps: [TeardownStep] = []
+        var windows: [(name: String, start: UInt64, end: UInt64)] = []
         init(_ machine: Machine) {
             self.machine = machine
             memory = machine.test
         }
+
+        func window(_ name: String, _ body: () -> Void) {
+            let start = Stopwatch.now()
+            body()
+            windows.append((name, start, Stopwatch.now()))
+        }
+
+        func step(_ name: String, _ body: () -> Void) {
+            let resident = HostMemory.residentBytes()
+            let descriptors = HostMemory.openDescriptors()
+            let clock = Stopwatch()
+            body()
+            let seconds = clock.seconds
+            steps.append(TeardownStep(name: name, seconds: seconds, residentBytesFreed: resident - HostMemory.residentBytes(),
+                                      descriptorsClosed: descriptors - HostMemory.openDescriptors()))
+        }
+
+        func destroyVM() { step(TeardownScenario.destroyStep) { machine = nil } }
+        func unmapMemory() { step(TeardownScenario.unmapStep) { memory?.unmap(); memory = nil } }
     }
+
+    static let destroyStep = "destroy VM (close vCPU and VM fds)"
+    static let unmapStep = "unmap guest memory"
 
     static func run(_ order: TeardownOrder, config: TeardownConfig, cpu: Int, device: KVMDevice) throws -> TeardownRun {
         // No local reference to the machine: the teardown thread must hold the last one.
         let remains = Remains(try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing), device: device))
         let populated = try populate(remains.machine!)
         let residentBytes = HostMemory.residentBytes()
-        guard populated.problem == nil else {
+        guard populated.ending.problem == nil, !populated.ending.interrupted else {
             return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, residentBytes: residentBytes,
-                               steps: [], windows: [], probeLoops: 0, probeOverflowed: false, problem: populated.problem)
+                               steps: [], windows: [], probeLoops: 0, probeOverflowed: false,
+                               problem: populated.ending.problem, interrupted: populated.ending.interrupted)
         }
-
         let probe = GapProbe(thresholdNanos: UInt64(config.thresholdMicros * 1000))
         try probe.start(cpu: cpu)
-        var steps: [TeardownStep] = []
-        var windows: [(String, UInt64, UInt64)] = []
         let baseline = UInt64(config.baselineSeconds * 1e9)
         // Everything below runs on a thread pinned to the probe's CPU.
         let worker = try JoinableThread(pinTo: cpu) {
-            func window(_ name: String, _ body: () -> Void) {
-                let start = Stopwatch.now()
-                body()
-                windows.append((name, start, Stopwatch.now()))
-            }
-            func step(_ name: String, _ body: () -> Void) {
-                let resident = HostMemory.residentBytes()
-                let descriptors = HostMemory.openDescriptors()
-                let clock = Stopwatch()
-                body()
-                let seconds = clock.seconds
-                steps.append(TeardownStep(name: name, seconds: seconds, residentBytesFreed: resident - HostMemory.residentBytes(),
-                                          descriptorsClosed: descriptors - HostMemory.openDescriptors()))
-            }
-            window("idle") { JitterScenario.sleepUntil(Stopwatch.now() + baseline) }
-            window("busy") {
+            remains.window("idle") { Stopwatch.sleep(until: Stopwatch.now() + baseline) }
+            remains.window("busy") {
                 let end = Stopwatch.now() + baseline
                 while Stopwatch.now() < end {}
             }
-            window("teardown") {
+            remains.window("teardown") {
                 switch order {
-                case .vmFirst:
-                    step("destroy VM (close vCPU and VM fds)") { remains.machine = nil }
-                    step("unmap guest memory") { remains.memory?.unmap(); remains.memory = nil }
-                case .memoryFirst:
-                    step("unmap guest memory") { remains.memory?.unmap(); remains.memory = nil }
-                    step("destroy VM (close vCPU and VM fds)") { remains.machine = nil }
+                case .vmFirst: remains.destroyVM(); remains.unmapMemory()
+                case .memoryFirst: remains.unmapMemory(); remains.destroyVM()
                 }
             }
         }
         worker.join()
         probe.stop()
         return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, residentBytes: residentBytes,
-                           steps: steps,
-                           windows: windows.map { ProbeWindow(name: $0.0, seconds: Double($0.2 - $0.1) / 1e9, gaps: probe.gaps(from: $0.1, to: $0.2).map { Double($0) / 1e9 }) },
-                           probeLoops: probe.loopCount, probeOverflowed: probe.overflowed, problem: nil)
+                           steps: remains.steps,
+                           windows: remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
+                                                                      gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0) / 1e9 }) },
+                           probeLoops: probe.loopCount, probeOverflowed: probe.overflowed, problem: nil, interrupted: false)
     }
 
     /// Every vCPU writes every page of its share once; the vCPU threads have
     /// ended when this returns.
-    static func populate(_ machine: Machine) throws -> (seconds: Double, stats: StatsDelta?, problem: String?) {
+    static func populate(_ machine: Machine) throws -> (seconds: Double, stats: StatsDelta?, ending: RunEnding) {
         try machine.load(GuestImage.builtin("passes")!)
         let runner = VCPURunner(machine: machine) { _, _ in .finish }
         let driver = PassDriver(machine: machine, runner: runner)
-        let probe = try? StatsProbe(machine: machine)
-        let before = try? probe?.sample()
-        let clock = Stopwatch()
-        try runner.start()
-        var healthy = true
-        for index in machine.vcpus.indices {
-            let region = machine.region(of: index)
-            driver.begin(index, Pass(op: PASS_WRITE, gpa: region.gpa, pages: region.size / GuestLayout.pageSize, stamp: 0))
+        let timer = PhaseTimer(machine: machine)
+        let (healthy, phase) = try timer.measure("populate") { () throws -> Bool in
+            try runner.start()
+            for index in machine.vcpus.indices {
+                let region = machine.region(of: index)
+                driver.begin(index, Pass(op: PASS_WRITE, gpa: region.gpa, pages: region.size / GuestLayout.pageSize, stamp: 0))
+            }
+            return machine.vcpus.indices.allSatisfy { driver.wait($0, timeout: 300) != nil }
         }
-        for index in machine.vcpus.indices where driver.wait(index, timeout: 300) == nil { healthy = false; break }
-        let seconds = clock.seconds
-        let after = try? probe?.sample()
-        let problem = driver.finish(known: nil, complete: healthy)
-        return (seconds, StatsDelta.between(before, after), problem)
+        return (phase.seconds ?? 0, phase.stats, driver.finish(known: nil, complete: healthy))
+    }
+}
+
+extension TeardownResult: ExperimentResult {
+    public var experiment: Experiment {
+        var metrics: [Metric] = []
+        var checks: [CheckRecord] = []
+        var phases: [PhaseRecord] = []
+        for run in runs {
+            let order = run.order.rawValue
+            phases.append(PhaseRecord(name: "\(order) populate", seconds: run.populateSeconds, stats: run.populateStats))
+            guard !run.steps.isEmpty else { continue }
+            metrics.append(Metric("teardown_seconds", "Both teardown steps", unit: .seconds, better: .lower, labels: ["order": order], value: run.teardownSeconds))
+            for step in run.steps {
+                let labels = ["order": order, "step": step.name == destroyStepName ? "destroy_vm" : "unmap_memory"]
+                metrics.append(Metric("step_seconds", "One teardown step", unit: .seconds, better: .lower, labels: labels, value: step.seconds))
+                metrics.append(Metric("step_freed_bytes", "Resident memory the step gave back", unit: .bytes, better: .neither, labels: labels, value: Double(step.residentBytesFreed)))
+                phases.append(PhaseRecord(name: "\(order) \(step.name)", seconds: step.seconds, stats: nil))
+            }
+            for window in run.windows {
+                metrics.append(Metric("probe_gap_seconds", "Gaps of a probe thread on the teardown's CPU (value: median)", unit: .seconds, better: .lower,
+                                      labels: ["order": order, "window": window.name], distribution: Distribution(samples: window.gaps)))
+            }
+            checks += descriptorChecks(run)
+        }
+        return Experiment(experiment: "teardown", config: [
+            "vcpus": "\(config.vcpus)", "memory_bytes": "\(config.memory)", "backing": config.backing.rawValue,
+            "threshold_seconds": "\(config.thresholdMicros / 1e6)", "orders": config.orders.map(\.rawValue).joined(separator: ","),
+        ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
+    }
+
+    private var destroyStepName: String { TeardownScenario.destroyStep }
+
+    /// Destroying the VM closes one fd per vCPU and the VM's; unmapping closes none.
+    private func descriptorChecks(_ run: TeardownRun) -> [CheckRecord] {
+        run.steps.map { step in
+            step.name == destroyStepName
+                ? CheckRecord("\(run.order.rawValue): destroying the VM closes its vCPU and VM fds", passed: step.descriptorsClosed >= config.vcpus + 1,
+                              expected: "≥ \(config.vcpus + 1)", observed: "\(step.descriptorsClosed)")
+                : .equal("\(run.order.rawValue): unmapping memory closes no fd", expected: 0, observed: step.descriptorsClosed)
+        }
     }
 }
 

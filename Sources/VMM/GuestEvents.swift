@@ -90,4 +90,53 @@ public enum VCPUOutcome: Sendable, Equatable {
     case error(String)
 
     public var isSuccess: Bool { self == .finished }
+
+    /// What this outcome says went wrong, in one line; nil for success or a
+    /// stop the host asked for.
+    public var problem: String? {
+        switch self {
+        case .finished, .stopped(.host): return nil
+        case .failed(let status): return "guest reported failure, status \(status)"
+        case .exception(let report): return report.description
+        case .crashed(let text), .error(let text): return text
+        case .stopped(let reason): return "stopped: \(reason.rawValue)"
+        }
+    }
+
+    var kind: OutcomeKind {
+        switch self {
+        case .finished, .stopped(.host), .stopped(.error): return .finished
+        case .failed: return .failed
+        case .exception, .crashed: return .faulted
+        case .stopped(.timeout): return .timedOut
+        case .stopped(.interrupted): return .interrupted
+        case .error: return .error
+        }
+    }
+}
+
+/// How a set of vCPUs ended, from the least to the most severe.
+public enum OutcomeKind: String, Sendable, Codable, Comparable {
+    case finished, interrupted, timedOut = "timed_out", failed, faulted, error
+
+    private var rank: Int { OutcomeKind.order.firstIndex(of: self)! }
+    private static let order: [OutcomeKind] = [.finished, .interrupted, .timedOut, .failed, .faulted, .error]
+    public static func < (a: OutcomeKind, b: OutcomeKind) -> Bool { a.rank < b.rank }
+}
+
+extension Collection where Element == VCPUOutcome {
+    /// The most severe way any vCPU ended.
+    public var worst: OutcomeKind { map(\.kind).max() ?? .finished }
+
+    /// The first vCPU's problem, if any vCPU had one.
+    public var firstProblem: String? { lazy.compactMap(\.problem).first }
+
+    /// What a measuring run reports about its vCPUs: nothing when they all
+    /// finished or were interrupted, else the first problem.
+    public var runProblem: String? {
+        switch worst {
+        case .finished, .interrupted: return nil
+        default: return firstProblem ?? "a vCPU did not finish"
+        }
+    }
 }

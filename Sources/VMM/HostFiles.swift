@@ -41,6 +41,42 @@ public enum HostFiles {
     }
 }
 
+extension HostFiles {
+    /// Writes `text` to `path` atomically: a temporary file in the same
+    /// directory, fsync'd, then renamed over the target, so a reader (the
+    /// node_exporter textfile collector, a plot viewer) never sees half a file.
+    public static func writeAtomically(_ path: String, _ text: String) throws(HostError) {
+        let temporary = path + ".tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw HostError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let got = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if got <= 0 {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw HostError("cannot write \(path): \(reason)")
+            }
+            written += got
+        }
+        fsync(fd)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw HostError("cannot write \(path): \(reason)")
+        }
+    }
+
+    /// Whether a file can be created at `path` (its directory exists and is writable).
+    public static func canCreate(_ path: String) -> Bool {
+        let directory = path.contains("/") ? String(path[..<path.lastIndex(of: "/")!]) : "."
+        return access(directory.isEmpty ? "/" : directory, W_OK) == 0
+    }
+}
+
 extension String {
     public func trimmingCharacters(in set: String) -> String {
         let chars = Set(set)

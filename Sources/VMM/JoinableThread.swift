@@ -4,16 +4,18 @@ import Glibc
 /// A pthread running a Swift closure. vCPUs block in KVM_RUN, so they get
 /// real threads, never Swift concurrency's cooperative pool.
 public final class JoinableThread: @unchecked Sendable {
+    // @unchecked: `handle` is immutable; `joined` is only touched by the one
+    // thread that owns this object and joins it.
     private final class Context {
-        let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
     public let handle: pthread_t
     private var joined = false
 
     /// Starts `body` on a new thread, pinned to `cpu` first if one is given.
-    public init(stackSize: Int = 512 << 10, pinTo cpu: Int? = nil, _ body: @escaping () -> Void) throws {
+    public init(stackSize: Int = 512 << 10, pinTo cpu: Int? = nil, _ body: @escaping @Sendable () -> Void) throws(HostError) {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
@@ -29,7 +31,7 @@ public final class JoinableThread: @unchecked Sendable {
         }, context)
         guard result == 0 else {
             Unmanaged<Context>.fromOpaque(context).release()
-            throw ConfigError("cannot start a thread: \(String(cString: strerror(result))); lower --vcpus or raise the thread limit")
+            throw HostError("cannot start a thread: \(String(cString: strerror(result))); lower --vcpus or raise the thread limit (ulimit -u)")
         }
         handle = thread
     }

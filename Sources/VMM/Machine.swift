@@ -180,13 +180,26 @@ public final class Machine: @unchecked Sendable {
 
     public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }
 
-    /// Host pointer to guest physical `gpa`, if a kvmlab mapping backs it.
-    public func host(_ gpa: UInt64) -> UnsafeMutableRawPointer? {
-        if gpa < layout.systemSize { return system.base + Int(gpa) }
-        if let test, gpa >= GuestLayout.testMemoryBase, gpa < GuestLayout.testMemoryBase + test.size {
-            return test.base + Int(gpa - GuestLayout.testMemoryBase)
+    /// A checked window on `bytes` of guest memory from guest physical
+    /// `gpa`, if one kvmlab mapping backs all of it.
+    public func memory(at gpa: UInt64, bytes: UInt64) -> GuestSpan? {
+        let (end, overflow) = gpa.addingReportingOverflow(bytes)
+        guard !overflow else { return nil }
+        if end <= layout.systemSize { return GuestSpan(base: system.base + Int(gpa), bytes: Int(bytes)) }
+        if let test, gpa >= GuestLayout.testMemoryBase, end <= GuestLayout.testMemoryBase + test.size {
+            return GuestSpan(base: test.base + Int(gpa - GuestLayout.testMemoryBase), bytes: Int(bytes))
         }
         return nil
+    }
+
+    /// Drops the host pages behind `bytes` of guest memory at `gpa`
+    /// (MADV_DONTNEED): KVM zaps their mappings through the MMU notifier.
+    public func discard(at gpa: UInt64, bytes: UInt64) throws(KVMError) {
+        guard let span = memory(at: gpa, bytes: bytes) else {
+            throw KVMError("madvise(MADV_DONTNEED) at GPA 0x\(String(gpa, radix: 16))", errno: EINVAL, hint: "outside kvmlab's guest memory")
+        }
+        let failed = span.withAddress { madvise($0, $1, MADV_DONTNEED) != 0 }
+        if failed { throw KVMError.last("madvise(MADV_DONTNEED) at GPA 0x\(String(gpa, radix: 16))") }
     }
 
     /// Test memory for vCPU `index` when it is split evenly between vCPUs.

@@ -67,8 +67,8 @@ public final class MemstressDriver: @unchecked Sendable {
         runner.onStop { gate.cancel() }
     }
 
-    /// The word memstress writes to page `page` of vCPU `vcpu` in `iteration`.
-    public static func stamp(vcpu: Int, iteration: Int) -> UInt64 { UInt64(vcpu + 1) << 48 | UInt64(iteration) << 32 }
+    /// What memstress writes to vCPU `vcpu`'s pages in `iteration`.
+    public static func stamp(vcpu: Int, iteration: Int) -> Stamp { Stamp(tag: UInt16(vcpu + 1), sequence: iteration) }
 
     public func start(pin: [Int] = []) throws { try runner.start(pin: pin) }
 
@@ -85,7 +85,7 @@ public final class MemstressDriver: @unchecked Sendable {
         for index in machine.vcpus.indices {
             let mailbox = machine.mailbox(index)
             mailbox[MB_ITERATION] = UInt64(iteration)
-            mailbox[MB_STAMP] = MemstressDriver.stamp(vcpu: index, iteration: iteration)
+            mailbox[MB_STAMP] = MemstressDriver.stamp(vcpu: index, iteration: iteration).base
             mailbox[MB_SEED] = params.seed &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(index) << 20 ^ UInt64(iteration)
         }
         gate.open(iteration)
@@ -118,11 +118,11 @@ public final class MemstressDriver: @unchecked Sendable {
     /// (each checked against its own page index, so misplaced writes fail).
     public func pagesStamped(vcpu index: Int, iteration: Int) -> Int {
         let region = machine.region(of: index, shared: params.sharedRegion)
-        guard let base = machine.host(region.gpa) else { return 0 }
+        guard let memory = machine.memory(at: region.gpa, bytes: region.size) else { return 0 }
         let stamp = MemstressDriver.stamp(vcpu: index, iteration: iteration)
         var count = 0
         for page in 0..<Int(region.size / GuestLayout.pageSize) {
-            if base.load(fromByteOffset: page * Int(GuestLayout.pageSize), as: UInt64.self) == stamp + UInt64(page) { count += 1 }
+            if memory.word(at: page * Int(GuestLayout.pageSize)) == stamp.word(page: page) { count += 1 }
         }
         return count
     }

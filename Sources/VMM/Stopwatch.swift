@@ -14,4 +14,12 @@ public struct Stopwatch: Sendable {
 
     public var nanoseconds: UInt64 { Stopwatch.now() - start }
     public var seconds: Double { Double(nanoseconds) / 1e9 }
+
+    /// Sleeps until CLOCK_MONOTONIC reaches `nanos` (absolute), through signals.
+    public static func sleep(until nanos: UInt64) {
+        var spec = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))
+        while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &spec, nil) == EINTR {}
+    }
+
+    public static func sleep(seconds: Double) { sleep(until: now() + UInt64(max(0, seconds) * 1e9)) }
 }

@@ -8,6 +8,8 @@ import Synchronization
 /// Runs every vCPU of a machine on its own pthread until each finishes,
 /// fails, faults or is stopped (by the host, the watchdog or Ctrl-C).
 public final class VCPURunner: @unchecked Sendable {
+    // @unchecked: the hooks below are set before start() and only read
+    // afterwards; everything shared while threads run is a Mutex or Atomic.
     public typealias Handler = @Sendable (_ vcpu: Int, _ event: GuestEvent) -> Resume
 
     /// The signal that kicks a vCPU thread out of KVM_RUN.
@@ -17,18 +19,22 @@ public final class VCPURunner: @unchecked Sendable {
     private let handler: Handler
     private let console: SerialConsole
     private let stopReason = Atomic<Int>(0)
-    private var threads: [JoinableThread] = []
+    /// Threads started and not yet joined. Appended by start(), read by
+    /// stop() on any thread (a vCPU's, the Ctrl-C watcher's), emptied by
+    /// wait(); `joined` makes a stop after wait() a no-op.
+    private let threads = Mutex<(running: [JoinableThread], joined: Bool)>(([], false))
     private let outcomes: Mutex<[VCPUOutcome?]>
     private let finished = DispatchSemaphore(value: 0)
     private let stopHooks = Mutex<[@Sendable () -> Void]>([])
-    /// Called on a vCPU thread whose dirty ring is full, before it re-enters.
-    public var onDirtyRingFull: (@Sendable (_ vcpu: Int) -> Void)?
+    /// Called on a vCPU thread whose dirty ring is full, before it re-enters;
+    /// an error ends that vCPU (the ring would fill again at once).
+    public var onDirtyRingFull: (@Sendable (_ vcpu: Int) throws -> Void)?
     /// Decides about a guest access to an address no memslot backs (e.g. a
     /// slot being moved): true resumes the guest (a read gets zeroes, a
     /// write is dropped), false ends the vCPU with an error. Unset: an error.
     public var onMMIO: (@Sendable (_ vcpu: Int, _ address: UInt64, _ isWrite: Bool) -> Bool)?
     /// Ctrl-C stops this run from start() until wait() returns.
-    private var interruptToken: Int?
+    private let interruptToken = Mutex<Int?>(nil)
 
     private let prologue: (@Sendable (_ vcpu: Int) -> Bool)?
     private let ended = Atomic<Int>(0)
@@ -49,20 +55,37 @@ public final class VCPURunner: @unchecked Sendable {
     public func onStop(_ hook: @escaping @Sendable () -> Void) { stopHooks.withLock { $0.append(hook) } }
 
     /// Starts one thread per vCPU, pinned to `pin[i % pin.count]` if given.
+    /// A thread that cannot be created stops the run and is a runtime error.
     public func start(pin: [Int] = []) throws {
         Interrupts.shared.install()
-        interruptToken = Interrupts.shared.add { [weak self] in self?.stop(.interrupted) }
+        let token = Interrupts.shared.add { [weak self] in self?.stop(.interrupted) }
+        interruptToken.withLock { $0 = token }
+        // Cleared before any thread exists: a stop() from here on sets them
+        // again, and a thread created after that stop enters and leaves at once.
+        for vcpu in machine.vcpus { vcpu.setImmediateExit(false) }
         for index in machine.vcpus.indices {
-            machine.vcpus[index].setImmediateExit(false)
-            let thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count]) { [self] in
-                ckvm_unblock_signal(VCPURunner.kickSignal)
-                let outcome = prologue?(index) == false ? .stopped(stopRequested ?? .host) : runLoop(index)
-                outcomes.withLock { $0[index] = outcome }
-                ended.add(1, ordering: .releasing)
-                finished.signal()
+            let thread: JoinableThread
+            do {
+                thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count]) { [self] in vcpuThread(index) }
+            } catch {
+                // The vCPUs without a thread still owe an outcome to wait().
+                for missing in index..<machine.vcpus.count {
+                    outcomes.withLock { $0[missing] = .error("vCPU \(missing): no thread: \(error)") }
+                    finished.signal()
+                }
+                stop(.error)
+                throw error
             }
-            threads.append(thread)
+            threads.withLock { $0.running.append(thread) }
         }
+    }
+
+    private func vcpuThread(_ index: Int) {
+        ckvm_unblock_signal(VCPURunner.kickSignal)
+        let outcome = prologue?(index) == false ? .stopped(stopRequested ?? .host) : runLoop(index)
+        outcomes.withLock { $0[index] = outcome }
+        ended.add(1, ordering: .releasing)
+        finished.signal()
     }
 
     /// vCPU threads that have ended so far.
@@ -79,7 +102,7 @@ public final class VCPURunner: @unchecked Sendable {
     }
 
     /// Asks every vCPU to leave KVM_RUN: immediate_exit for threads about to
-    /// enter, a kick signal for threads inside.
+    /// enter, a kick signal for threads inside. A no-op after wait().
     public func stop(_ reason: StopReason) {
         let code: Int
         switch reason {
@@ -88,21 +111,27 @@ public final class VCPURunner: @unchecked Sendable {
         case .interrupted: code = 3
         case .error: code = 4
         }
+        // acquiringAndReleasing: the winner's reason is what every vCPU
+        // thread reads after it sees immediate_exit (a release store).
         guard stopReason.compareExchange(expected: 0, desired: code, ordering: .acquiringAndReleasing).exchanged else { return }
         for hook in stopHooks.withLock({ $0 }) { hook() }
         for vcpu in machine.vcpus { vcpu.setImmediateExit(true) }
-        for thread in threads { thread.signal(VCPURunner.kickSignal) }
+        // Signalled under the lock, so wait() cannot join (and free) a
+        // thread between the snapshot and its pthread_kill.
+        threads.withLock { state in
+            guard !state.joined else { return }
+            for thread in state.running { thread.signal(VCPURunner.kickSignal) }
+        }
     }
 
     /// Waits for every vCPU; after `timeout` seconds the watchdog stops the
     /// rest. Joins all threads before returning.
     public func wait(timeout: Double? = nil) -> [VCPUOutcome] {
         defer {
-            if let token = interruptToken { Interrupts.shared.remove(token) }
-            interruptToken = nil
+            if let token = interruptToken.withLock({ $0 }) { Interrupts.shared.remove(token) }
         }
         let deadline = timeout.map { DispatchTime.now() + $0 }
-        for _ in threads {
+        for _ in machine.vcpus {
             if let deadline {
                 if finished.wait(timeout: deadline) == .timedOut {
                     stop(.timeout)
@@ -112,8 +141,11 @@ public final class VCPURunner: @unchecked Sendable {
                 finished.wait()
             }
         }
-        for thread in threads { thread.join() }
-        threads.removeAll()
+        let running = threads.withLock { state in
+            defer { state = ([], true) }
+            return state.running
+        }
+        for thread in running { thread.join() }
         console.flush()
         return outcomes.withLock { $0.map { $0 ?? .error("vCPU thread ended without an outcome") } }
     }
@@ -122,61 +154,65 @@ public final class VCPURunner: @unchecked Sendable {
         let vcpu = machine.vcpus[index]
         while true {
             if let reason = stopRequested { return .stopped(reason) }
-            let entered: Bool
+            let exit: VCPUExit
             do {
-                entered = try vcpu.enter()
+                exit = try vcpu.enter()
             } catch {
                 stop(.error)
                 return .error(error.description)
             }
-            if !entered { continue }
-            let run = vcpu.run
-            switch Int32(run.pointee.exit_reason) {
-            case KVM_EXIT_IO:
-                let io = run.pointee.io
-                let data = UnsafeRawBufferPointer(start: ckvm_io_data(run), count: Int(io.size) * Int(io.count))
-                switch Int32(io.port) {
-                case KVMLAB_PORT_SERIAL where io.direction == UInt8(KVM_EXIT_IO_OUT):
-                    console.write(vcpu: index, bytes: data)
-                case KVMLAB_PORT_EVENT:
-                    let event = decode(code: data.first ?? 0, mailbox: machine.mailbox(index))
-                    switch event {
-                    case .done: return .finished
-                    case .fail(let status): return .failed(status: status)
-                    default:
-                        // A handler released by a stop (not by the guest) reports the stop.
-                        if handler(index, event) == .finish { return stopRequested.map { .stopped($0) } ?? .finished }
-                    }
-                case KVMLAB_PORT_EXCEPTION:
-                    return exception(vcpu: vcpu, index: index)
-                default:
-                    return .crashed("vCPU \(index): \(io.direction == UInt8(KVM_EXIT_IO_OUT) ? "out to" : "in from") unknown port 0x\(hex(UInt64(io.port)))\(ripSuffix(vcpu))")
-                }
-            case KVM_EXIT_HLT:
-                return .finished
-            case KVM_EXIT_DIRTY_RING_FULL:
-                guard let onDirtyRingFull else { return .crashed("vCPU \(index): dirty ring full and nobody harvests it") }
-                onDirtyRingFull(index)
-            case KVM_EXIT_INTR:
+            switch exit {
+            case .interrupted:
                 continue
-            case KVM_EXIT_MMIO:
-                let address = run.pointee.mmio.phys_addr
-                if let onMMIO, onMMIO(index, address, run.pointee.mmio.is_write != 0) {
-                    if run.pointee.mmio.is_write == 0 {
-                        withUnsafeMutableBytes(of: &run.pointee.mmio.data) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
-                    }
+            case .io(let io):
+                if let outcome = handleIO(io, vcpu: vcpu, index: index) { return outcome }
+            case .hlt:
+                return .finished
+            case .dirtyRingFull:
+                guard let onDirtyRingFull else { return .crashed("vCPU \(index): dirty ring full and nobody harvests it") }
+                do {
+                    try onDirtyRingFull(index)
+                } catch {
+                    stop(.error)
+                    return .error("vCPU \(index): harvesting its full dirty ring failed: \(error)")
+                }
+            case .mmio(let address, let isWrite, _):
+                if let onMMIO, onMMIO(index, address, isWrite) {
+                    if !isWrite { vcpu.completeMMIOReadWithZeroes() }
                     continue
                 }
                 return .crashed("vCPU \(index): access to guest physical 0x\(hex(address)), which no memslot backs\(ripSuffix(vcpu))")
-            case KVM_EXIT_SHUTDOWN:
+            case .shutdown:
                 return .crashed("vCPU \(index): triple fault (KVM_EXIT_SHUTDOWN)\(ripSuffix(vcpu))")
-            case KVM_EXIT_FAIL_ENTRY:
-                return .crashed("vCPU \(index): KVM could not enter the guest (hardware reason 0x\(hex(run.pointee.fail_entry.hardware_entry_failure_reason)))")
-            case KVM_EXIT_INTERNAL_ERROR:
-                return .crashed("vCPU \(index): KVM internal error, suberror \(run.pointee.internal.suberror)\(ripSuffix(vcpu))")
-            default:
-                return .crashed("vCPU \(index): unexpected exit reason \(run.pointee.exit_reason)\(ripSuffix(vcpu))")
+            case .failEntry(let reason):
+                return .crashed("vCPU \(index): KVM could not enter the guest (hardware reason 0x\(hex(reason)))")
+            case .internalError(let suberror):
+                return .crashed("vCPU \(index): KVM internal error, suberror \(suberror)\(ripSuffix(vcpu))")
+            case .unknown(let reason):
+                return .crashed("vCPU \(index): unexpected exit reason \(reason)\(ripSuffix(vcpu))")
             }
+        }
+    }
+
+    /// nil: resume the guest; else how this vCPU ended.
+    private func handleIO(_ io: IOExit, vcpu: VCPU, index: Int) -> VCPUOutcome? {
+        switch Int32(io.port) {
+        case KVMLAB_PORT_SERIAL where io.isOut:
+            io.data.withUnsafeBytes { console.write(vcpu: index, bytes: $0) }
+            return nil
+        case KVMLAB_PORT_EVENT:
+            switch decode(code: io.firstByte, mailbox: machine.mailbox(index)) {
+            case .done: return .finished
+            case .fail(let status): return .failed(status: status)
+            case let event:
+                // A handler released by a stop (not by the guest) reports the stop.
+                if handler(index, event) == .finish { return stopRequested.map { .stopped($0) } ?? .finished }
+                return nil
+            }
+        case KVMLAB_PORT_EXCEPTION:
+            return exception(vcpu: vcpu, index: index)
+        default:
+            return .crashed("vCPU \(index): \(io.isOut ? "out to" : "in from") unknown port 0x\(hex(UInt64(io.port)))\(ripSuffix(vcpu))")
         }
     }
 
@@ -198,10 +234,10 @@ public final class VCPURunner: @unchecked Sendable {
         do {
             let regs = try vcpu.getRegisters()
             let sregs = try vcpu.getSpecialRegisters()
-            guard let frame = machine.host(regs.rsp), regs.rsp + UInt64(EXC_FRAME_SLOTS) * 8 <= machine.layout.systemSize else {
+            guard let frame = machine.memory(at: regs.rsp, bytes: UInt64(EXC_FRAME_SLOTS) * 8), regs.rsp < machine.layout.systemSize else {
                 return .crashed("vCPU \(index): exception frame at 0x\(hex(regs.rsp)) is outside guest memory")
             }
-            let slot = { (i: Int) in frame.load(fromByteOffset: i * 8, as: UInt64.self) }
+            let slot = { (i: Int) in frame.word(at: i * 8) }
             let registers: [(String, UInt64)] = [
                 ("RAX", slot(0)), ("RBX", regs.rbx), ("RCX", regs.rcx), ("RDX", regs.rdx),
                 ("RSI", regs.rsi), ("RDI", regs.rdi), ("RBP", regs.rbp), ("RSP", slot(6)),

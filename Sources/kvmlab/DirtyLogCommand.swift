@@ -21,23 +21,23 @@ struct DirtyLogCommand: ParsableCommand {
           kvmlab dirty-log -v 2 -b 256m --ring 4096         (dirty ring instead of bitmap)
         """)
 
-    @Option(name: .customShort("v"), help: "vCPUs.") var vcpus = 1
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs.", transform: Bounded.int("-v", 1...4096)) var vcpus = 1
     @Option(name: .customShort("b"), help: "Guest memory per vCPU (k/m/g suffixes).", transform: ByteSize.parse) var bytes = ByteSize(bytes: 1 << 30)
-    @Option(name: .customShort("i"), help: "Dirty-logging iterations.") var iterations = 2
+    @Option(name: .customShort("i"), parsing: .unconditional, help: "Dirty-logging iterations.", transform: Bounded.int("-i", 1...100_000)) var iterations = 2
     @Option(name: .customShort("s"), help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
-    @Option(name: .customShort("x"), help: "Memslots the memory is split into.") var slots = 1
-    @Option(name: .customShort("w"), help: "Percent of pages written per pass (the rest are read).") var writePercent = 100
+    @Option(name: .customShort("x"), parsing: .unconditional, help: "Memslots the memory is split into.", transform: Bounded.int("-x", 1...32_768)) var slots = 1
+    @Option(name: .customShort("w"), parsing: .unconditional, help: "Percent of pages written per pass (the rest are read).", transform: Bounded.int("-w", 0...100)) var writePercent = 100
     @Flag(name: .customShort("a"), help: "Random access order.") var random = false
     @Option(name: .customShort("r"), help: "Seed for the random order and write choice.") var seed: UInt64 = 1
     @Flag(name: .customShort("o"), help: "All vCPUs share one region instead of one each.") var shared = false
     @Option(name: .customShort("c"), help: "Pin vCPUs to these CPUs, then optionally the main thread (one more CPU).") var pin: CPUListArgument?
     @Flag(name: .customShort("g"), help: "No manual protect: KVM_GET_DIRTY_LOG re-protects by itself.") var noManualProtect = false
     @Option(help: "KVM_DIRTY_LOG_INITIALLY_SET: on or off (default on with manual protect).") var initiallySet: OnOff?
-    @Option(help: "Clear the dirty log in chunks of this many pages (rounded up to 64).") var clearChunk: Int?
-    @Option(help: "Harvest with a dirty ring of this many entries per vCPU (power of two).") var ring: Int?
+    @Option(parsing: .unconditional, help: "Clear the dirty log in chunks of this many pages (rounded up to 64).", transform: Bounded.int("--clear-chunk", 1...(1 << 40))) var clearChunk: Int?
+    @Option(parsing: .unconditional, help: "Harvest with a dirty ring of this many entries per vCPU (power of two, at least one page of entries).", transform: Bounded.int("--ring", 1...(1 << 24))) var ring: Int?
     @Option(help: "Privilege level of the guest: 3 (native) or 0 (emulated on kvm_pvm).") var cpl: PrivilegeLevel = .user
     @Flag(name: [.customShort("e"), .long], help: "vCPUs keep dirtying memory while logging is disabled.") var keepRunning = false
-    @Flag(help: "Print one JSON document instead of tables.") var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var config = DirtyLogConfig()
@@ -58,8 +58,7 @@ struct DirtyLogCommand: ParsableCommand {
         config.cpl = cpl
         config.keepRunning = keepRunning
         let result = try DirtyLogScenario.run(config)
-        Exit.output(json ? try JSONDocument(command: "dirty-log", result: result).render() : DirtyLogReport.text(result))
-        try Exit.check(status: result.status)
+        try Output.experiment("dirty-log", result, options: output) { DirtyLogReport.text(result) }
     }
 }
 

@@ -1,24 +1,30 @@
 import ArgumentParser
 import Glibc
+import Scenarios
 
 /// Exit statuses and the one-line error convention.
 enum Exit {
     static let usage: Int32 = 2
     static let runtime: Int32 = 1
+    static let interrupted: Int32 = 130
 
     static func fail(_ message: String, status: Int32) -> Never {
-        let line = "kvmlab: error: " + message.replacingNewlines() + "\n"
-        _ = line.withCString { Glibc.write(STDERR_FILENO, $0, strlen($0)) }
+        error("kvmlab: error: " + message.replacingNewlines())
         exit(status)
     }
 
-    /// A measured run's status word ("ok", "interrupted", "error") as an exit.
-    static func check(status: String) throws {
+    /// The one mapping from a run's status to the process's exit status.
+    static func code(_ status: RunStatus) -> Int32 {
         switch status {
-        case "ok": return
-        case "interrupted": throw ExitCode(130)
-        default: throw ExitCode(1)
+        case .ok: return 0
+        case .checksFailed, .error: return runtime
+        case .interrupted: return interrupted
         }
+    }
+
+    static func check(_ status: RunStatus) throws {
+        let code = code(status)
+        if code != 0 { throw ExitCode(code) }
     }
 
     static func error(_ line: String) {

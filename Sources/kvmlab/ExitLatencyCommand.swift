@@ -14,17 +14,11 @@ struct ExitLatencyCommand: ParsableCommand {
           kvmlab exit-latency -v 2 -c 0,1 --json
         """)
 
-    @Option(name: [.customShort("v"), .long], help: "vCPUs, each exiting in a loop.") var vcpus = 1
-    @Option(name: [.customShort("n"), .long], help: "Exits per vCPU.") var exits = 100_000
+    @Option(name: [.customShort("v"), .long], parsing: .unconditional, help: "vCPUs, each exiting in a loop.", transform: Bounded.int("--vcpus", 1...1024)) var vcpus = 1
+    @Option(name: [.customShort("n"), .long], parsing: .unconditional, help: "Exits per vCPU.", transform: Bounded.int("--exits", 2...50_000_000)) var exits = 100_000
     @Option(help: "Privilege level of the guest loop: 3 or 0.") var cpl: PrivilegeLevel = .user
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin.") var pin: CPUListArgument?
-    @Flag(help: "Print one JSON document instead of text.") var json = false
-
-    func validate() throws {
-        guard vcpus >= 1 else { throw ValidationError("--vcpus must be at least 1, not \(vcpus)") }
-        guard exits >= 2 else { throw ValidationError("--exits must be at least 2") }
-        guard exits <= 50_000_000 else { throw ValidationError("--exits is limited to 50000000 per vCPU") }
-    }
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var config = ExitLatencyConfig()
@@ -32,8 +26,8 @@ struct ExitLatencyCommand: ParsableCommand {
         config.exits = exits
         config.cpl = cpl
         config.pin = pin?.cpus ?? []
-        let summary = ExitLatencySummary(try ExitLatencyScenario.run(config))
-        Exit.output(json ? try JSONDocument(command: "exit-latency", result: summary).render() : summary.text)
-        if summary.status != "finished" { throw ExitCode(1) }
+        let result = try ExitLatencyScenario.run(config)
+        let summary = ExitLatencySummary(result)
+        try Output.experiment("exit-latency", result, detail: summary, options: output) { summary.text + ExperimentFooter.text(result.experiment) }
     }
 }

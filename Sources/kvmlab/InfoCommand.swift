@@ -12,6 +12,6 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         let info = try InfoScenario.run()
-        Exit.output(json ? try JSONDocument(command: "info", host: info.host, result: info).render() : InfoReport.text(info))
+        Exit.output(json ? try JSONDocument(command: "info", host: info.host, experiment: nil, detail: info).render() : InfoReport.text(info))
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Report
 import Scenarios
 import VMM
@@ -24,20 +23,20 @@ struct JitterCommand: ParsableCommand {
           kvmlab jitter --events stalls.csv --svg jitter.svg
         """)
 
-    @Option(name: .customShort("v"), help: "vCPUs (default: online CPUs).") var vcpus = JitterConfig().vcpus
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs (default: online CPUs).", transform: Bounded.int("-v", 1...1024)) var vcpus = JitterConfig().vcpus
     @Option(help: "Working set per vCPU (k/m/g suffixes).", transform: ByteSize.parse) var workingSet = ByteSize(bytes: JitterConfig().workingSet)
-    @Option(help: "Seconds of baseline, and again of churn.") var duration = JitterConfig().duration
-    @Option(help: "Seconds of warm-up before the baseline.") var warmup = JitterConfig().warmup
-    @Option(help: "Operations per second during churn.") var rate = JitterConfig().rate
+    @Option(parsing: .unconditional, help: "Seconds of baseline, and again of churn.", transform: Bounded.double("--duration", 0.001...3600, unit: "seconds")) var duration = JitterConfig().duration
+    @Option(parsing: .unconditional, help: "Seconds of warm-up before the baseline.", transform: Bounded.double("--warmup", 0...3600, unit: "seconds")) var warmup = JitterConfig().warmup
+    @Option(parsing: .unconditional, help: "Operations per second during churn.", transform: Bounded.double("--rate", 0.01...100_000, unit: "per second")) var rate = JitterConfig().rate
     @Option(help: "The churn operation: \(JitterOperation.allCases.map(\.rawValue).joined(separator: ", ")).") var op: JitterOperation = .deleteCreate
-    @Option(help: "Stall threshold in microseconds.") var threshold = JitterConfig().thresholdMicros
-    @Option(help: "Attribution window in microseconds after an operation ends.") var window = JitterConfig().windowMicros
+    @Option(parsing: .unconditional, help: "Stall threshold in microseconds.", transform: Bounded.double("--threshold", 0.01...1_000_000, unit: "µs")) var threshold = JitterConfig().thresholdMicros
+    @Option(parsing: .unconditional, help: "Attribution window in microseconds after an operation ends.", transform: Bounded.double("--window", 0...10_000_000, unit: "µs")) var window = JitterConfig().windowMicros
     @Flag(help: "Disable KVM_X86_QUIRK_SLOT_ZAP_ALL (deleting a slot then zaps only its pages).") var noZapAll = false
     @Option(name: .customShort("c"), help: "Pin vCPUs to these CPUs, then optionally the main thread.") var pin: CPUListArgument?
     @Flag(help: "Run the main thread SCHED_FIFO, where permitted.") var rt = false
     @Option(help: "Write every stall and operation to this CSV file.") var events: String?
     @Option(help: "Write an SVG timeline and histograms to this file.") var svg: String?
-    @Flag(help: "Print one JSON document instead of tables.") var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var config = JitterConfig()
@@ -52,15 +51,13 @@ struct JitterCommand: ParsableCommand {
         config.noZapAll = noZapAll
         config.pin = pin?.cpus ?? []
         config.realtime = rt
-        for path in [events, svg].compactMap({ $0 }) where !FileManager.default.isWritableFile(atPath: (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent) {
+        for path in [events, svg].compactMap({ $0 }) where !HostFiles.canCreate(path) {
             throw ConfigError("cannot write \(path): its directory is missing or not writable")
         }
         let result = try JitterScenario.run(config)
-        let summary = JitterSummary(result)
-        if let events { try JitterReport.csv(result).write(toFile: events, atomically: true, encoding: .utf8) }
-        if let svg { try JitterPlot.svg(result).write(toFile: svg, atomically: true, encoding: .utf8) }
-        Exit.output(json ? try JSONDocument(command: "jitter", result: summary).render() : JitterReport.text(summary))
-        try Exit.check(status: summary.status)
+        if let events { try HostFiles.writeAtomically(events, JitterReport.csv(result)) }
+        if let svg { try HostFiles.writeAtomically(svg, JitterPlot.svg(result)) }
+        try Output.experiment("jitter", result, detail: JitterSummary(result), options: output) { JitterReport.text(result) }
     }
 }
 

@@ -23,13 +23,13 @@ struct MemslotCommand: ParsableCommand {
           kvmlab memslot --no-zap-all --test move-inactive
         """)
 
-    @Option(name: [.customShort("s"), .long], help: "Test memslots (up to KVM_CAP_NR_MEMSLOTS - 1; default \(MemslotCommand.defaultSlots)).") var slots = MemslotCommand.defaultSlots
+    @Option(name: [.customShort("s"), .long], parsing: .unconditional, help: "Test memslots (up to KVM_CAP_NR_MEMSLOTS - 1; default \(MemslotCommand.defaultSlots)).") var slots: Int = MemslotCommand.defaultSlots
     @Option(name: .long, help: "Test memory of the move and rw experiments (k/m/g suffixes).", transform: ByteSize.parse) var memory = ByteSize(bytes: MemslotConfig().memory)
-    @Option(name: [.customShort("l"), .long], help: "Seconds each run repeats its operation.") var seconds = MemslotConfig().seconds
-    @Option(name: [.customShort("r"), .long], help: "Runs per experiment.") var runs = MemslotConfig().runs
+    @Option(name: [.customShort("l"), .long], parsing: .unconditional, help: "Seconds each run repeats its operation.", transform: Bounded.double("--seconds", 0.001...3600, unit: "seconds")) var seconds = MemslotConfig().seconds
+    @Option(name: [.customShort("r"), .long], parsing: .unconditional, help: "Runs per experiment.", transform: Bounded.int("--runs", 1...1000)) var runs = MemslotConfig().runs
     @Option(name: .long, help: "An experiment to run (repeatable): \(MemslotTest.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.") var test: [MemslotTest] = []
     @Flag(help: "Disable KVM_X86_QUIRK_SLOT_ZAP_ALL (moving a slot then zaps only its pages).") var noZapAll = false
-    @Flag(help: "Print one JSON document instead of tables.") var json = false
+    @OptionGroup var output: OutputOptions
 
     static let defaultSlots = 4096
 
@@ -41,9 +41,8 @@ struct MemslotCommand: ParsableCommand {
         config.runs = runs
         if !test.isEmpty { config.tests = test }
         config.noZapAll = noZapAll
-        let summary = MemslotSummary(try MemslotScenario.run(config))
-        Exit.output(json ? try JSONDocument(command: "memslot", result: summary).render() : MemslotReport.text(summary))
-        try Exit.check(status: summary.status)
+        let result = try MemslotScenario.run(config)
+        try Output.experiment("memslot", result, detail: MemslotSummary(result), options: output) { MemslotReport.text(result) }
     }
 }
 

@@ -21,11 +21,11 @@ struct PopulateCommand: ParsableCommand {
           kvmlab populate --mode demand --mode prefault-vcpu --json
         """)
 
-    @Option(name: .customShort("v"), help: "Workload vCPUs (default: online CPUs).") var vcpus = PopulateConfig().vcpus
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "Workload vCPUs (default: online CPUs).", transform: Bounded.int("-v", 1...512)) var vcpus = PopulateConfig().vcpus
     @Option(name: .customShort("b"), help: "Memory per workload vCPU (k/m/g suffixes).", transform: ByteSize.parse) var bytes = ByteSize(bytes: PopulateConfig().bytesPerVCPU)
     @Option(name: .customShort("s"), help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
     @Option(help: "A mode to run (repeatable): \(PopulateMode.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.") var mode: [PopulateMode] = []
-    @Flag(help: "Print one JSON document instead of tables.") var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var config = PopulateConfig()
@@ -33,9 +33,8 @@ struct PopulateCommand: ParsableCommand {
         config.bytesPerVCPU = bytes.bytes
         config.backing = backing
         if !mode.isEmpty { config.modes = mode }
-        let summary = PopulateSummary(try PopulateScenario.run(config))
-        Exit.output(json ? try JSONDocument(command: "populate", result: summary).render() : PopulateReport.text(summary))
-        try Exit.check(status: summary.status)
+        let result = try PopulateScenario.run(config)
+        try Output.experiment("populate", result, detail: PopulateSummary(result), options: output) { PopulateReport.text(result) }
     }
 }
 

@@ -22,11 +22,11 @@ struct RootReloadCommand: ParsableCommand {
           kvmlab root-reload --working-set 256m --json
         """)
 
-    @Option(help: "vCPUs dirtying memory beside the toggling one (default: online CPUs - 1).") var dirtiers = RootReloadConfig().dirtiers
+    @Option(parsing: .unconditional, help: "vCPUs dirtying memory beside the toggling one (default: online CPUs - 1).", transform: Bounded.int("--dirtiers", 0...1023)) var dirtiers = RootReloadConfig().dirtiers
     @Option(help: "Working set per dirtying vCPU (k/m/g suffixes).", transform: ByteSize.parse) var workingSet = ByteSize(bytes: RootReloadConfig().workingSet)
-    @Option(help: "Seconds of the baseline, and again of toggling.") var duration = RootReloadConfig().duration
+    @Option(parsing: .unconditional, help: "Seconds of the baseline, and again of toggling.", transform: Bounded.double("--duration", 0.001...3600, unit: "seconds")) var duration = RootReloadConfig().duration
     @Option(name: .customShort("c"), help: "Pin vCPUs (the toggler first) to these CPUs, then optionally the main thread.") var pin: CPUListArgument?
-    @Flag(help: "Print one JSON document instead of tables.") var json = false
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var config = RootReloadConfig()
@@ -34,8 +34,7 @@ struct RootReloadCommand: ParsableCommand {
         config.workingSet = workingSet.bytes
         config.duration = duration
         config.pin = pin?.cpus ?? []
-        let summary = RootReloadSummary(try RootReloadScenario.run(config))
-        Exit.output(json ? try JSONDocument(command: "root-reload", result: summary).render() : RootReloadReport.text(summary))
-        try Exit.check(status: summary.status)
+        let result = try RootReloadScenario.run(config)
+        try Output.experiment("root-reload", result, detail: RootReloadSummary(result), options: output) { RootReloadReport.text(result) }
     }
 }

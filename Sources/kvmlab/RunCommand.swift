@@ -23,24 +23,20 @@ struct RunCommand: ParsableCommand {
           kvmlab run --image my.bin --cpl 0 --timeout 2
         """)
 
-    @Option(name: [.customShort("v"), .long], help: "vCPUs, 1 up to KVM_CAP_MAX_VCPUS.") var vcpus = 1
+    @Option(name: [.customShort("v"), .long], parsing: .unconditional, help: "vCPUs, 1 up to KVM_CAP_MAX_VCPUS.", transform: Bounded.int("--vcpus", 1...1_000_000)) var vcpus = 1
     @Option(name: [.customShort("m"), .long], help: "Test memory (k/m/g suffixes), split evenly between vCPUs.", transform: ByteSize.parse) var memory = ByteSize(bytes: 64 << 20)
     @Option(name: [.customShort("s"), .long], help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
     @Option(help: "Built-in guest to run.") var guest = "hello"
     @Option(help: "Run this flat 64-bit binary instead of a built-in guest.") var image: String?
     @Option(help: "Privilege level of the guest code: 3 (native) or 0.") var cpl: PrivilegeLevel = .user
-    @Option(help: "Seconds before the watchdog stops the guest.") var timeout = 30.0
-    @Option(name: [.customShort("i"), .long], help: "memstress: passes over memory; other guests: iteration events per vCPU before it is ended.") var iterations = 3
-    @Option(name: [.customShort("w"), .long], help: "memstress: percent of pages written (the rest are read).") var writePercent = 100
+    @Option(parsing: .unconditional, help: "Seconds before the watchdog stops the guest.", transform: Bounded.double("--timeout", 0.001...86_400, unit: "seconds")) var timeout = 30.0
+    @Option(name: [.customShort("i"), .long], parsing: .unconditional, help: "memstress: passes over memory; other guests: iteration events per vCPU before it is ended.", transform: Bounded.int("--iterations", 1...10_000_000)) var iterations = 3
+    @Option(name: [.customShort("w"), .long], parsing: .unconditional, help: "memstress: percent of pages written (the rest are read).", transform: Bounded.int("--write-percent", 0...100)) var writePercent = 100
     @Flag(name: [.customShort("a"), .long], help: "memstress: visit pages in random order.") var random = false
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin (e.g. 0,1 or 0-3).") var pin: CPUListArgument?
-    @Flag(help: "Print one JSON document instead of text.") var json = false
+    @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard vcpus >= 1 else { throw ValidationError("--vcpus must be at least 1, not \(vcpus)") }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        guard (0...100).contains(writePercent) else { throw ValidationError("--write-percent must be 0...100") }
         guard memory.bytes >= 4096 else { throw ValidationError("--memory must be at least 4k") }
         if image == nil && GuestImage.builtin(guest) == nil {
             throw ValidationError("unknown guest '\(guest)'; built-in guests are \(GuestImage.builtins.keys.sorted().joined(separator: ", "))")
@@ -62,9 +58,10 @@ struct RunCommand: ParsableCommand {
         config.pin = pin?.cpus ?? []
         // In JSON mode the guest's serial output goes to stderr so stdout stays one document.
         let toStderr: SerialConsole.Sink = { _, line in Exit.error(line) }
-        let result = try LaunchScenario.run(config, console: json ? toStderr : nil)
-        Exit.output(json ? try JSONDocument(command: "run", result: result).render() : LaunchReport.text(result))
-        switch result.status {
+        let result = try LaunchScenario.run(config, console: output.json ? toStderr : nil)
+        Exit.output(output.json ? try JSONDocument(command: "run", result: result).render() : LaunchReport.text(result))
+        if result.experiment.status == .checksFailed { throw ExitCode(Exit.runtime) }
+        switch result.outcome {
         case .finished: return
         case .error: throw ExitCode(1)
         case .failed: throw ExitCode(3)

@@ -24,14 +24,14 @@ struct TeardownCommand: ParsableCommand {
           kvmlab teardown -s anonymous_hugetlb_2mb --memory 4g --json
         """)
 
-    @Option(name: .customShort("v"), help: "vCPUs that populate the memory (default: online CPUs).") var vcpus = TeardownConfig().vcpus
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs that populate the memory (default: online CPUs).", transform: Bounded.int("-v", 1...512)) var vcpus = TeardownConfig().vcpus
     @Option(name: [.customShort("m"), .long], help: "Guest memory to populate (k/m/g suffixes).", transform: ByteSize.parse) var memory = ByteSize(bytes: TeardownConfig().memory)
     @Option(name: .customShort("s"), help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
     @Option(help: "An order to run (repeatable): vm-first, memory-first. Default: both.") var order: [TeardownOrder] = []
-    @Option(help: "The CPU shared by the teardown and the probe (default: the last online CPU).") var cpu: Int?
-    @Option(help: "Record probe gaps longer than this many microseconds.") var threshold = TeardownConfig().thresholdMicros
-    @Option(help: "Seconds of each baseline window.") var baseline = TeardownConfig().baselineSeconds
-    @Flag(help: "Print one JSON document instead of tables.") var json = false
+    @Option(parsing: .unconditional, help: "The CPU shared by the teardown and the probe (default: the last online CPU).", transform: Bounded.int("--cpu", 0...4095)) var cpu: Int?
+    @Option(parsing: .unconditional, help: "Record probe gaps longer than this many microseconds.", transform: Bounded.double("--threshold", 0.01...1_000_000, unit: "µs")) var threshold = TeardownConfig().thresholdMicros
+    @Option(parsing: .unconditional, help: "Seconds of each baseline window.", transform: Bounded.double("--baseline", 0.001...60, unit: "seconds")) var baseline = TeardownConfig().baselineSeconds
+    @OptionGroup var output: OutputOptions
 
     func run() throws {
         var config = TeardownConfig()
@@ -42,9 +42,8 @@ struct TeardownCommand: ParsableCommand {
         config.cpu = cpu
         config.thresholdMicros = threshold
         config.baselineSeconds = baseline
-        let summary = TeardownSummary(try TeardownScenario.run(config))
-        Exit.output(json ? try JSONDocument(command: "teardown", result: summary).render() : TeardownReport.text(summary))
-        try Exit.check(status: summary.status)
+        let result = try TeardownScenario.run(config)
+        try Output.experiment("teardown", result, detail: TeardownSummary(result), options: output) { TeardownReport.text(result) }
     }
 }
 

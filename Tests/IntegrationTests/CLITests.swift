@@ -56,8 +56,8 @@ struct CLITests {
         let result = try CLI.run(["run", "-v", "4", "--guest", "memstress", "-m", "16m", "-i", "2", "--json"])
         #expect(result.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
-        #expect(object["schema"] as? String == "kvmlab/1")
-        let passes = try #require((object["result"] as? [String: Any])?["passes"] as? [[String: Any]])
+        #expect(object["schema"] as? String == "kvmlab/2")
+        let passes = try #require((object["detail"] as? [String: Any])?["passes"] as? [[String: Any]])
         #expect(passes.count == 2)
         for pass in passes { #expect(pass["pagesVerified"] as? Int == 4096) }
     }
@@ -72,9 +72,9 @@ struct CLITests {
         let result = try CLI.run(arguments + ["--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(object["schema"] as? String == "kvmlab/1")
+        #expect(object["schema"] as? String == "kvmlab/2")
         #expect(object["command"] as? String == arguments[0])
-        #expect((object["result"] as? [String: Any])?["status"] as? String == "ok")
+        #expect((object["experiment"] as? [String: Any])?["status"] as? String == "ok")
         let text = try CLI.run(arguments)
         #expect(text.status == 0 && text.stdout.contains("status: ok"))
     }
@@ -83,7 +83,7 @@ struct CLITests {
         let result = try CLI.run(["info", "--json"])
         #expect(result.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
-        let info = try #require(object["result"] as? [String: Any])
+        let info = try #require(object["detail"] as? [String: Any])
         #expect((info["maxVCPUs"] as? Int ?? 0) >= 1)
         #expect((info["vcpuStats"] as? [String])?.contains("pf_fixed") == true)
         #expect(((object["host"] as? [String: Any])?["mmuMode"] as? String) != nil)
@@ -175,8 +175,8 @@ struct InterruptTests {
                                              signal: SIGTERM, after: 1.5)
         #expect(status == 130)
         let object = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as! [String: Any]
-        let result = try #require(object["result"] as? [String: Any])
-        #expect(result["status"] as? String == "interrupted")
+        let result = try #require(object["detail"] as? [String: Any])
+        #expect((object["experiment"] as? [String: Any])?["status"] as? String == "interrupted")
         let passes = try #require(result["passes"] as? [[String: Any]])
         #expect(!passes.isEmpty)
         for pass in passes { #expect(pass["pagesVerified"] as? Int == 16384) }

@@ -22,12 +22,14 @@ struct JitterTests {
 
     @Test func probeCountsEveryLoopInItsBuckets() throws {
         let result = try JitterScenario.run(config())
-        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
         #expect(result.finalLoops.allSatisfy { $0 > 1000 })
         #expect(result.finalLoops == result.finalBucketSums)
+        // The probe touches one working-set page per loop: the words sum to its loops.
+        #expect(result.finalTouches == result.finalLoops)
         // Per phase the host reads buckets and loop counts of running guests
         // a moment apart, so they agree only to within the loops of that moment.
-        for phase in [result.baseline, result.churn] {
+        for phase in result.phases {
             for (buckets, loops) in zip(phase.buckets, phase.loops) {
                 let sum = Double(buckets.reduce(0, &+))
                 #expect(loops > 0 && abs(sum - Double(loops)) / Double(loops) < 0.01)
@@ -46,10 +48,11 @@ struct JitterTests {
 
     @Test func deletesWithZapAllZapShadowPagesAndCauseAttributedStalls() throws {
         let result = try JitterScenario.run(config())
-        #expect(result.status == "ok", "\(result.problems)")
-        #expect(result.churn.rounds > 0)
-        #expect(result.churn.ops.count == 2 * result.churn.rounds)  // a delete and a create per round
-        let zapped = result.churn.stats?["mmu_shadow_zapped"] ?? 0
+        let churn = try #require(result.churn)
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
+        #expect(churn.rounds > 0)
+        #expect(churn.ops.count == 2 * churn.rounds)  // a delete and a create per round
+        let zapped = churn.stats?["mmu_shadow_zapped"] ?? 0
         let summary = JitterSummary(result)
         if FingerprintFacts.shadowMMU {
             #expect(zapped > 0, "deleting a slot with SLOT_ZAP_ALL on should zap shadow pages")
@@ -65,16 +68,16 @@ struct JitterTests {
             return
         }
         let result = try JitterScenario.run(config { $0.noZapAll = true })
-        #expect(result.status == "ok", "\(result.problems)")
-        #expect(result.churn.rounds > 0)
-        #expect((result.churn.stats?["mmu_shadow_zapped"] ?? 0) == 0)
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
+        #expect((result.churn?.rounds ?? 0) > 0)
+        #expect((result.churn?.stats?["mmu_shadow_zapped"] ?? 0) == 0)
     }
 
     @Test(arguments: [JitterOperation.toggleDirtyLog, .move, .flags, .manySlots])
     func everyOperationRuns(operation: JitterOperation) throws {
         let result = try JitterScenario.run(config { $0.operation = operation; $0.duration = 0.5 })
-        #expect(result.status == "ok", "\(result.problems)")
-        #expect(result.churn.rounds > 0 && !result.churn.ops.isEmpty)
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
+        #expect((result.churn?.rounds ?? 0) > 0 && !(result.churn?.ops.isEmpty ?? true))
         #expect(result.baseline.ops.isEmpty)
     }
 
@@ -105,7 +108,7 @@ struct JitterTests {
         let parser = XMLParser(data: Data(svg.utf8))
         #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
         #expect(svg.contains("<svg") && svg.contains("</svg>"))
-        #expect(svg.components(separatedBy: "stroke=\"#1f4e9c\"").count - 1 == result.baseline.stalls.count + result.churn.stalls.count)
+        #expect(svg.components(separatedBy: "stroke=\"#1f4e9c\"").count - 1 == result.phases.reduce(0) { $0 + $1.stalls.count })
     }
 }
 

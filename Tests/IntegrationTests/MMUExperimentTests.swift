@@ -14,7 +14,7 @@ struct RootReloadTests {
         config.workingSet = 1 << 20
         config.duration = 0.3
         let result = try RootReloadScenario.run(config)
-        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
         #expect(result.baseline.toggles == 0)
         let toggling = try #require(result.toggling)
         // Every counted toggle was read back from CR0 by the guest itself.
@@ -25,7 +25,7 @@ struct RootReloadTests {
             // Emulated: every toggle leaves the guest, and the summary says so.
             #expect((toggling.togglerStats?["exits"] ?? 0) >= Int64(toggling.toggles))
             #expect(RootReloadSummary(result).note == RootReloadSummary.emulationNote)
-            #expect(RootReloadReport.text(RootReloadSummary(result)).contains("emulates CPL0 guest code"))
+            #expect(RootReloadReport.text(result).contains("emulates CPL0 guest code"))
         } else {
             #expect(RootReloadSummary(result).note == nil)
         }
@@ -39,7 +39,7 @@ struct PopulateTests {
         config.vcpus = 2
         config.bytesPerVCPU = 8 << 20
         let result = try PopulateScenario.run(config)
-        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
         let pages = 2 * 2048
         let modes = Dictionary(uniqueKeysWithValues: result.modes.map { ($0.mode, $0) })
         for mode in result.modes where mode.unsupported == nil {
@@ -62,7 +62,7 @@ struct PopulateTests {
         let kvm = try #require(modes[.kvmPrefault])
         if try KVMDevice().check(.preFaultMemory) == 0 {
             #expect(kvm.unsupported?.contains("not supported on this host") == true)
-            #expect(PopulateReport.text(PopulateSummary(result)).contains("kvm-prefault: not supported on this host"))
+            #expect(PopulateReport.text(result).contains("kvm-prefault: not supported on this host"))
         } else {
             #expect(kvm.unsupported == nil)
             #expect((kvm.firstPass?.stats?["pf_fixed"] ?? Int64(pages)) <= Int64(pages) / 100)
@@ -80,7 +80,7 @@ struct TeardownTests {
         config.orders = [order]
         config.baselineSeconds = 0.1
         let result = try TeardownScenario.run(config)
-        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
         let run = try #require(result.runs.first)
         #expect(run.steps.count == 2)
         let destroy = try #require(run.steps.first { $0.name.hasPrefix("destroy VM") })

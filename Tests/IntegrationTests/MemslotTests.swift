@@ -21,7 +21,7 @@ struct MemslotTests {
 
     @Test func everyExperimentIteratesAndReadsBackWhatWasWritten() throws {
         let result = try MemslotScenario.run(config(MemslotTest.allCases))
-        #expect(result.status == "ok", "\(result.problems)")
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
         #expect(result.runs.map(\.test) == MemslotTest.allCases)
         for run in result.runs {
             #expect(run.problem == nil)
@@ -58,7 +58,7 @@ struct MemslotTests {
         }
         let with = try MemslotScenario.run(config([.moveInactive]))
         let without = try MemslotScenario.run(config([.moveInactive]) { $0.noZapAll = true })
-        #expect(with.status == "ok" && without.status == "ok", "\(with.problems) \(without.problems)")
+        #expect(with.experiment.status == .ok && without.experiment.status == .ok, "\(with.problems) \(without.problems)")
         let zappedWith = with.runs[0].stats?["mmu_shadow_zapped"] ?? 0
         let zappedWithout = without.runs[0].stats?["mmu_shadow_zapped"] ?? 0
         #expect(without.zapAllQuirk.contains("disabled"))
@@ -79,8 +79,9 @@ struct MemslotTests {
         try runner.start()
         let base = GuestLayout.testMemoryBase
         #expect(driver.run(0, Pass(op: PASS_WRITE, gpa: base, pages: 256, offset: 8, stamp: 0x1234_0000)) == 0)
-        #expect(machine.host(base + 77 * 4096 + 8)!.load(as: UInt64.self) == 0x1234_0000 + 77)
-        machine.host(base + 77 * 4096 + 8)!.storeBytes(of: UInt64(0xdead), as: UInt64.self)
+        let page = try #require(machine.memory(at: base + 77 * 4096, bytes: 4096))
+        #expect(page.word(at: 8) == 0x1234_0000 + 77)
+        page.store(0xdead, at: 8)
         #expect(driver.run(0, Pass(op: PASS_VERIFY, gpa: base, pages: 256, offset: 8, stamp: 0x1234_0000)) == 1)
         #expect(machine.mailbox(0)[MB_FIRST_BAD] == 77)
         let outcomes = driver.finish()

@@ -50,7 +50,7 @@ struct MemstressTests {
     @Test(arguments: [Backing.anonymousHugetlb2MB, .sharedHugetlb])
     func hugetlbBackingsReserveAndReturnPages(backing: Backing) throws {
         let freeBefore = HugetlbPool.pool(pageSize: 2 << 20)?.free
-        let ran = try withHugetlbPool(pageSize: 2 << 20, pages: 8) {
+        let ran: Void? = try withHugetlbPool(pageSize: 2 << 20, pages: 8) {
             try runAndVerify(vcpus: 2, bytesPerVCPU: 8 << 20, backing: backing)
         }
         try #require(ran != nil, "could not reserve 2 MiB hugetlb pages on this host")
@@ -58,7 +58,7 @@ struct MemstressTests {
     }
 
     @Test func oneGigabyteHugetlbWhereThePoolCanGrow() throws {
-        let ran = try withHugetlbPool(pageSize: 1 << 30, pages: 1) {
+        let ran: Void? = try withHugetlbPool(pageSize: 1 << 30, pages: 1) {
             try runAndVerify(vcpus: 1, bytesPerVCPU: 1 << 30, backing: .anonymousHugetlb1GB, iterations: 1)
         }
         // Growing the 1 GiB pool needs a free, aligned gigabyte; where the

@@ -27,18 +27,14 @@ import Testing
         #expect(CPUList.parse("1,,2") == nil)
     }
 
-    @Test func machineConfigValidationNeedsNoKVMForSizes() {
-        // A slot split that leaves partial huge pages is refused up front.
-        let config = MachineConfig(vcpus: 1, testMemory: 3 << 20, backing: .anonymousHugetlb2MB, slots: 1)
-        #expect(config.testMemory % config.backing.pageSize != 0)
-    }
-
-    @Test func launchStatusTakesTheWorstOutcome() {
-        #expect(LaunchScenario.status(of: [.finished, .finished]) == .finished)
-        #expect(LaunchScenario.status(of: [.finished, .stopped(.timeout)]) == .timedOut)
-        #expect(LaunchScenario.status(of: [.stopped(.timeout), .failed(status: 1)]) == .failed)
-        #expect(LaunchScenario.status(of: [.crashed("x"), .failed(status: 1)]) == .faulted)
-        #expect(LaunchScenario.status(of: [.stopped(.interrupted), .finished]) == .interrupted)
+    @Test func outcomesRankFromTheWorst() {
+        #expect([VCPUOutcome.finished, .finished].worst == .finished)
+        #expect([VCPUOutcome.finished, .stopped(.timeout)].worst == .timedOut)
+        #expect([VCPUOutcome.stopped(.timeout), .failed(status: 1)].worst == .failed)
+        #expect([VCPUOutcome.crashed("x"), .failed(status: 1)].worst == .faulted)
+        #expect([VCPUOutcome.stopped(.interrupted), .finished].worst == .interrupted)
+        #expect([VCPUOutcome.stopped(.interrupted), .finished].runProblem == nil)
+        #expect([VCPUOutcome.finished, .crashed("triple fault")].runProblem == "triple fault")
     }
 
     @Test func mmuModeDetection() {

@@ -16,17 +16,23 @@ import VMM
 
     @Test func jsonDocumentsCarrySchemaAndHost() throws {
         struct Payload: Encodable { let seconds: Double }
-        let text = try JSONDocument(command: "test", result: Payload(seconds: 0.5)).render()
+        let text = try JSONDocument(command: "test", experiment: nil, detail: Payload(seconds: 0.5)).render()
         let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
-        #expect(object["schema"] as? String == "kvmlab/1")
+        #expect(object["schema"] as? String == "kvmlab/2")
         #expect(object["command"] as? String == "test")
         #expect((object["host"] as? [String: Any])?["kernel"] is String)
-        #expect((object["result"] as? [String: Any])?["seconds"] as? Double == 0.5)
+        #expect((object["detail"] as? [String: Any])?["seconds"] as? Double == 0.5)
     }
 
     @Test func byteFormatting() {
         #expect(Sizes.format(64 << 20) == "64 MiB")
         #expect(Sizes.format(1536) == "1.5 KiB")
         #expect(Format.signed(3) == "+3")
+        #expect(Format.fixed(1.005, 2) == "1.01" || Format.fixed(1.005, 2) == "1.00")
+        #expect(Format.fixed(-0.25, 1) == "-0.3")
+        #expect(Format.fixed(2.5, 0) == "3")
+        #expect(Format.fixed(0.000123, 6) == "0.000123")
+        #expect(Format.fixed(.nan) == "nan" && Format.fixed(-.infinity) == "-inf")
+        #expect(Format.fixed(1e300, 2) == "1e+300")
     }
 }

@@ -69,6 +69,7 @@ static const unsigned long CKVM_GET_REGS = KVM_GET_REGS;
 static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
 static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
 static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
+static const int CKVM_EXIT_IO_OUT = KVM_EXIT_IO_OUT;
 static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
@@ -84,19 +85,22 @@ static const uint32_t CKVM_DIRTY_GFN_F_RESET = KVM_DIRTY_GFN_F_RESET;
 // The guest's TSC (MSR 0x10) read with KVM_GET_MSRS, bracketed by host TSC
 // reads so the caller can bound the guest-host TSC offset.
 static inline int ckvm_guest_tsc(int vcpu_fd, uint64_t *guest, uint64_t *host_before, uint64_t *host_after) {
-    struct {
+    // struct kvm_msrs ends in a flexible array: one buffer, header then entry.
+    union {
         struct kvm_msrs header;
-        struct kvm_msr_entry entry;
-    } msrs = {0};
+        unsigned char bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+    } msrs;
+    struct kvm_msr_entry *entry = (struct kvm_msr_entry *)(msrs.bytes + sizeof(struct kvm_msrs));
     uint32_t lo, hi;
+    for (size_t i = 0; i < sizeof msrs.bytes; i++) msrs.bytes[i] = 0;
     msrs.header.nmsrs = 1;
-    msrs.entry.index = 0x10;
+    entry->index = 0x10;
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
     *host_before = ((uint64_t)hi << 32) | lo;
     int got = ioctl(vcpu_fd, KVM_GET_MSRS, &msrs);
     __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
     *host_after = ((uint64_t)hi << 32) | lo;
-    *guest = msrs.entry.data;
+    *guest = entry->data;
     return got == 1 ? 0 : -1;
 }
 static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long arg) {
@@ -120,6 +124,16 @@ static inline int ckvm_map_hugetlb_flags(int log2size) {
     return MAP_HUGETLB | (log2size << MAP_HUGE_SHIFT);
 }
 static inline pid_t ckvm_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+// kvm_run.immediate_exit is read by KVM_RUN on the vCPU thread while
+// another thread sets it to get the vCPU back. The store is a release so
+// that everything the stopping thread wrote before it (the stop reason) is
+// visible to the vCPU thread that sees the flag; the signal sent after it
+// (pthread_kill) is ordered after the store by the syscall itself, and the
+// vCPU thread reads the flag again in the kernel on its next entry.
+static inline void ckvm_set_immediate_exit(struct kvm_run *run, uint8_t value) {
+    __atomic_store_n(&run->immediate_exit, value, __ATOMIC_RELEASE);
+}
 
 // The byte data of a KVM_EXIT_IO lives at `io.data_offset` inside kvm_run.
 static inline uint8_t *ckvm_io_data(struct kvm_run *run) {

@@ -1,0 +1,63 @@
+import CKVM
+
+/// Why KVM_RUN returned, decoded from `struct kvm_run` so that the VMM's run
+/// loop holds policy only and never reads the shared page itself.
+public enum VCPUExit: Sendable, Equatable {
+    /// `in`/`out` to a port. `value` holds the first (up to 8) data bytes,
+    /// little-endian; `bytes` all of them where there were more.
+    case io(IOExit)
+    /// A guest access to guest-physical memory no memslot backs.
+    case mmio(address: UInt64, isWrite: Bool, length: Int)
+    case hlt
+    /// Triple fault.
+    case shutdown
+    case dirtyRingFull
+    /// KVM_RUN returned EINTR/EAGAIN or KVM_EXIT_INTR: a kick or immediate_exit.
+    case interrupted
+    case failEntry(hardwareReason: UInt64)
+    case internalError(suberror: UInt32)
+    case unknown(reason: UInt32)
+}
+
+public struct IOExit: Sendable, Equatable {
+    public let port: UInt16
+    public let isOut: Bool
+    public let size: Int
+    public let count: Int
+    public let value: UInt64
+    public let bytes: [UInt8]
+
+    /// The data as bytes (the common single-byte case allocates nothing until asked).
+    public var data: [UInt8] {
+        if !bytes.isEmpty { return bytes }
+        return (0..<min(8, size * count)).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+    }
+
+    public var firstByte: UInt8 { UInt8(truncatingIfNeeded: value) }
+}
+
+extension VCPU {
+    /// Decodes the exit KVM left in kvm_run after a successful KVM_RUN.
+    func decodeExit() -> VCPUExit {
+        let run = self.run
+        switch Int32(run.pointee.exit_reason) {
+        case KVM_EXIT_IO:
+            let io = run.pointee.io
+            let length = Int(io.size) * Int(io.count)
+            let data = UnsafeRawBufferPointer(start: ckvm_io_data(run), count: min(length, mmapSize))
+            var value: UInt64 = 0
+            for (index, byte) in data.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+            return .io(IOExit(port: io.port, isOut: io.direction == UInt8(CKVM_EXIT_IO_OUT), size: Int(io.size), count: Int(io.count),
+                              value: value, bytes: length > 8 ? Array(data) : []))
+        case KVM_EXIT_MMIO:
+            return .mmio(address: run.pointee.mmio.phys_addr, isWrite: run.pointee.mmio.is_write != 0, length: Int(run.pointee.mmio.len))
+        case KVM_EXIT_HLT: return .hlt
+        case KVM_EXIT_SHUTDOWN: return .shutdown
+        case KVM_EXIT_DIRTY_RING_FULL: return .dirtyRingFull
+        case KVM_EXIT_INTR: return .interrupted
+        case KVM_EXIT_FAIL_ENTRY: return .failEntry(hardwareReason: run.pointee.fail_entry.hardware_entry_failure_reason)
+        case KVM_EXIT_INTERNAL_ERROR: return .internalError(suberror: run.pointee.internal.suberror)
+        default: return .unknown(reason: run.pointee.exit_reason)
+        }
+    }
+}

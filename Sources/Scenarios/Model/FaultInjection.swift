@@ -1,0 +1,24 @@
+import Glibc
+
+/// Deliberate faults in kvmlab's own host side, for proving that its checks
+/// fail when they should (contributors' switch, see README "Fault
+/// injection"). Set KVMLAB_INJECT_FAULT to one of the raw values; unset or
+/// unknown means none. Never used by a normal run.
+public enum InjectedFault: String, CaseIterable, Sendable {
+    /// The harvester forgets the first dirty page of every harvest.
+    case dropDirtyBit = "drop-dirty-bit"
+    /// The harvester reports one page that was not written.
+    case extraDirtyBit = "extra-dirty-bit"
+    /// The harvester never re-protects (no KVM_CLEAR_DIRTY_LOG / ring reset).
+    case skipClear = "skip-clear"
+    /// One word of guest memory is overwritten behind the guest's back
+    /// before the host reads memory back (memslot, populate, run).
+    case corruptPage = "corrupt-page"
+
+    public static let variable = "KVMLAB_INJECT_FAULT"
+
+    /// The fault this process was started with, if any.
+    public static let active: InjectedFault? = getenv(variable).flatMap { InjectedFault(rawValue: String(cString: $0)) }
+
+    static func on(_ fault: InjectedFault) -> Bool { active == fault }
+}

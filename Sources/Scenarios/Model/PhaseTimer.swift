@@ -1,0 +1,50 @@
+import VMM
+
+/// Times a phase and samples KVM's stats before and after it: the one
+/// place every experiment measures a phase.
+final class PhaseTimer {
+    let probe: StatsProbe?
+    /// Every phase measured so far, in order.
+    private(set) var records: [PhaseRecord] = []
+
+    init(probe: StatsProbe?) { self.probe = probe }
+
+    /// Stats of the machine's VM and the listed vCPUs (all by default);
+    /// nil stats on kernels without binary stats.
+    convenience init(machine: Machine, vcpus: [Int]? = nil) {
+        self.init(probe: try? StatsProbe(machine: machine, vcpus: vcpus))
+    }
+
+    @discardableResult
+    func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> (value: T, phase: PhaseRecord) {
+        let before = try? probe?.sample()
+        let clock = Stopwatch()
+        let value = try body()
+        let seconds = clock.seconds
+        let after = try? probe?.sample()
+        let record = PhaseRecord(name: name, seconds: seconds, stats: StatsDelta.between(before, after))
+        records.append(record)
+        return (value, record)
+    }
+
+    /// A phase whose time is not the point (or measured elsewhere): stats only.
+    func begin() -> StatsSample? { try? probe?.sample() }
+
+    @discardableResult
+    func end(_ name: String, since before: StatsSample?, seconds: Double?) -> PhaseRecord {
+        let record = PhaseRecord(name: name, seconds: seconds, stats: StatsDelta.between(before, try? probe?.sample()))
+        records.append(record)
+        return record
+    }
+}
+
+/// Runs `body` for each item until one is interrupted or ends the sequence
+/// (returns false): the repeat loop of memslot, populate and teardown.
+func eachUntilInterrupted<T>(_ items: [T], _ body: (T) throws -> Bool) rethrows -> Bool {
+    Interrupts.shared.install()
+    for item in items {
+        if Interrupts.shared.requested { return true }
+        if try !body(item) { return Interrupts.shared.requested }
+    }
+    return Interrupts.shared.requested
+}
