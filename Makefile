@@ -3,7 +3,10 @@ SWIFT ?= swift
 RELEASE_BIN := .build/release/kvmlab
 DEBUG_BIN := .build/debug/kvmlab
 
-.PHONY: all release run test bench guests clean
+# Warnings are errors for every build the tests run: zero warnings is kept, not hoped for.
+STRICT := -Xswiftc -warnings-as-errors
+
+.PHONY: all release run test tsan bench guests clean
 
 all:
 	$(SWIFT) build
@@ -23,8 +26,14 @@ run: release
 # Suites run one at a time: several measure process-wide effects (resident
 # memory, open fds) or timing-sensitive gaps that a parallel suite would blur.
 test:
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest --no-parallel
+	$(SWIFT) build --build-tests $(STRICT)
+	$(SWIFT) test --skip-build --disable-xctest --no-parallel $(STRICT)
+
+# The whole suite under ThreadSanitizer, in its own build folder.
+tsan:
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan $(STRICT)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-xctest --no-parallel $(STRICT)
 
 bench: release
 	bash bench/run.sh
@@ -35,4 +44,4 @@ guests: all
 		echo "== $$(basename $$obj .S.o)"; objdump -d --no-show-raw-insn $$obj | sed -n '/>:$$/,$$p'; done
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-tsan

@@ -12,13 +12,13 @@ let package = Package(
     ],
     targets: [
         // <linux/kvm.h>, ioctl request numbers and non-variadic shims.
-        .target(name: "CKVM"),
+        .target(name: "CKVM", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         // The guests: x86-64 assembly assembled by SwiftPM into the binary.
-        .target(name: "Guests", path: "guest"),
+        .target(name: "Guests", path: "guest", cSettings: [.unsafeFlags(["-Wall", "-Werror"])]),
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "VMM", dependencies: ["KVM", "CKVM", "Guests"]),
-        .target(name: "Scenarios", dependencies: ["VMM", "KVM"]),
-        .target(name: "Report", dependencies: ["Scenarios", "VMM"]),
+        .target(name: "Scenarios", dependencies: ["VMM", "KVM", "Guests"]),
+        .target(name: "Report", dependencies: ["Scenarios", "VMM", "Guests"]),
         .executableTarget(
             name: "kvmlab",
             dependencies: [
@@ -26,7 +26,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "UnitTests", dependencies: ["KVM", "VMM", "Scenarios", "Report"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["KVM", "VMM", "Scenarios", "Report"]),
+        // Runs programs (the kvmlab binary, validators) for both test suites.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "UnitTests", dependencies: ["KVM", "VMM", "Scenarios", "Report", "Guests", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["KVM", "VMM", "Scenarios", "Report", "Guests", "TestSupport"]),
     ]
 )

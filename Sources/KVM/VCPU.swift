@@ -36,7 +36,7 @@ public final class VCPU: @unchecked Sendable {
 
     /// Answers an MMIO read that no device serves: the guest reads zeroes.
     public func completeMMIOReadWithZeroes() {
-        withUnsafeMutableBytes(of: &run.pointee.mmio.data) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        _ = withUnsafeMutableBytes(of: &run.pointee.mmio.data) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
     public func getRegisters() throws(KVMError) -> kvm_regs {

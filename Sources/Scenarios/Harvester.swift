@@ -13,7 +13,7 @@ final class Harvester: @unchecked Sendable {
     let rings: [DirtyRing]
     private(set) var bitmaps: [DirtyBitmap]
     /// Entries drained by vCPU threads whose ring filled mid-iteration.
-    private let pending = Mutex<[(UInt32, UInt64)]>([])
+    private let pending = Locked<[(UInt32, UInt64)]>([])
 
     init(machine: Machine, manualProtect: Bool, clearChunk: Int?, ringEntries: Int?) throws {
         self.machine = machine

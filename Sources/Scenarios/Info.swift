@@ -1,4 +1,3 @@
-import CKVM
 import KVM
 import VMM
 
@@ -52,7 +51,7 @@ public enum InfoScenario {
             nrVCPUs: device.check(.nrVCPUs), maxVCPUs: device.check(.maxVCPUs), nrMemslots: vmCap(.nrMemslots),
             capabilities: Capability.allCases.map { .init(name: $0.kernelName, value: vmCap($0)) },
             manualProtectFlags: manual,
-            dirtyRingMaxBytes: ringBytes, dirtyRingMaxEntries: Int(ringBytes) / MemoryLayout<kvm_dirty_gfn>.stride,
+            dirtyRingMaxBytes: ringBytes, dirtyRingMaxEntries: ringBytes > 0 ? device.dirtyRingLimits.maxEntries : 0,
             dirtyRingAcqRel: vmCap(.dirtyLogRingAcqRel) > 0,
             binaryStats: device.check(.binaryStatsFD) > 0,
             disableQuirks2Mask: quirks, disableableQuirks: X86Quirk.names(in: UInt64(UInt32(bitPattern: quirks))),

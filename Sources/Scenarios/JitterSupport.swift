@@ -38,10 +38,7 @@ final class StallCollector {
                 copied.append((next, mailbox[MB_EVENTS + slot], mailbox[MB_EVENTS + slot + 8]))
                 next += 1
             }
-            let after = mailbox[MB_EVENT_INDEX]
-            // The guest writes entry `after` (slot after % capacity) before it
-            // publishes after + 1, so entries at or below after - capacity may be torn.
-            let firstIntact = after >= capacity ? after - capacity + 1 : 0
+            let firstIntact = StallCollector.firstIntact(after: mailbox[MB_EVENT_INDEX], capacity: capacity)
             for entry in copied where entry.index >= firstIntact {
                 collected.append(JitterStall(vcpu: vcpu, endTSC: StallCollector.hostTSC(guest: entry.tsc, offset: offsets[vcpu]), cycles: entry.cycles))
             }
@@ -49,6 +46,12 @@ final class StallCollector {
             drained[vcpu] = published
         }
     }
+
+    /// The oldest ring entry that cannot have been overwritten while it was
+    /// copied, given the index the guest had published after the copy: the
+    /// guest writes entry `after` (slot after % capacity) before it
+    /// publishes after + 1, so entries at or below after - capacity may be torn.
+    static func firstIntact(after: UInt64, capacity: UInt64) -> UInt64 { after >= capacity ? after - capacity + 1 : 0 }
 
     /// Sum of the first word of every working-set page of `vcpu`: the probe
     /// adds one to one page per loop, so this equals its loop count.

@@ -100,7 +100,7 @@ public enum LaunchScenario {
     /// Other guests run until they finish; each vCPU ends after `iterations` iteration events.
     static func runGuest(_ image: GuestImage, machine: Machine, config: LaunchConfig, serial: SerialConsole) throws -> [VCPUOutcome] {
         try machine.load(image)
-        let events = Mutex([Int](repeating: 0, count: config.vcpus))
+        let events = Locked([Int](repeating: 0, count: config.vcpus))
         let limit = config.iterations
         let runner = VCPURunner(machine: machine, console: serial) { vcpu, event in
             guard event == .iteration else { return .resume }

@@ -1,4 +1,3 @@
-import CKVM
 import Glibc
 import Guests
 import VMM
@@ -55,9 +54,9 @@ final class PassDriver {
                     return nil
                 }
                 // Leave the CPU to a vCPU thread that shares it.
-                sched_yield()
+                Spin.yield()
             }
-            ckvm_cpu_relax()
+            Spin.pause()
         }
         return mailbox[MB_MISMATCHES]
     }

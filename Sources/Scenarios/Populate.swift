@@ -208,7 +208,7 @@ public enum PopulateScenario {
 
 /// The first error any of several threads hit.
 final class FirstError: Sendable {
-    private let error = Mutex<KVMError?>(nil)
+    private let error = Locked<KVMError?>(nil)
 
     func record(_ failure: KVMError) { error.withLock { if $0 == nil { $0 = failure } } }
     var first: KVMError? { error.withLock { $0 } }

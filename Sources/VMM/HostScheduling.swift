@@ -33,3 +33,12 @@ public enum HostTSC {
 
     public static func now() -> UInt64 { ckvm_rdtsc() }
 }
+
+/// Polite busy-waiting for host threads that poll guest memory.
+public enum Spin {
+    /// PAUSE: tells the CPU this is a spin loop.
+    public static func pause() { ckvm_cpu_relax() }
+
+    /// Leaves the CPU to another thread (a vCPU sharing it).
+    public static func yield() { sched_yield() }
+}

@@ -7,7 +7,7 @@ import Synchronization
 public final class Interrupts: Sendable {
     public static let shared = Interrupts()
 
-    private let handlers = Mutex<[Int: @Sendable () -> Void]>([:])
+    private let handlers = Locked<[Int: @Sendable () -> Void]>([:])
     private let nextToken = Atomic<Int>(0)
     private let count = Atomic<Int>(0)
     private let installed = Atomic<Bool>(false)

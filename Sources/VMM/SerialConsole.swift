@@ -6,7 +6,7 @@ import Synchronization
 public final class SerialConsole: Sendable {
     public typealias Sink = @Sendable (_ vcpu: Int, _ line: String) -> Void
 
-    private let buffers: Mutex<[Int: [UInt8]]> = Mutex([:])
+    private let buffers: Locked<[Int: [UInt8]]> = Locked([:])
     private let sink: Sink
 
     public init(sink: @escaping Sink = SerialConsole.standardOutput) { self.sink = sink }

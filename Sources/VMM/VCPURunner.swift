@@ -22,10 +22,10 @@ public final class VCPURunner: @unchecked Sendable {
     /// Threads started and not yet joined. Appended by start(), read by
     /// stop() on any thread (a vCPU's, the Ctrl-C watcher's), emptied by
     /// wait(); `joined` makes a stop after wait() a no-op.
-    private let threads = Mutex<(running: [JoinableThread], joined: Bool)>(([], false))
-    private let outcomes: Mutex<[VCPUOutcome?]>
+    private let threads = Locked<(running: [JoinableThread], joined: Bool)>(([], false))
+    private let outcomes: Locked<[VCPUOutcome?]>
     private let finished = DispatchSemaphore(value: 0)
-    private let stopHooks = Mutex<[@Sendable () -> Void]>([])
+    private let stopHooks = Locked<[@Sendable () -> Void]>([])
     /// Called on a vCPU thread whose dirty ring is full, before it re-enters;
     /// an error ends that vCPU (the ring would fill again at once).
     public var onDirtyRingFull: (@Sendable (_ vcpu: Int) throws -> Void)?
@@ -34,7 +34,7 @@ public final class VCPURunner: @unchecked Sendable {
     /// write is dropped), false ends the vCPU with an error. Unset: an error.
     public var onMMIO: (@Sendable (_ vcpu: Int, _ address: UInt64, _ isWrite: Bool) -> Bool)?
     /// Ctrl-C stops this run from start() until wait() returns.
-    private let interruptToken = Mutex<Int?>(nil)
+    private let interruptToken = Locked<Int?>(nil)
 
     private let prologue: (@Sendable (_ vcpu: Int) -> Bool)?
     private let ended = Atomic<Int>(0)
@@ -47,7 +47,7 @@ public final class VCPURunner: @unchecked Sendable {
         self.console = console
         self.prologue = prologue
         self.handler = handler
-        outcomes = Mutex([VCPUOutcome?](repeating: nil, count: machine.vcpus.count))
+        outcomes = Locked([VCPUOutcome?](repeating: nil, count: machine.vcpus.count))
     }
 
     /// Called once when a stop is requested, e.g. to release vCPU threads

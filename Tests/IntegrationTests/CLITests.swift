@@ -1,27 +1,7 @@
 import Foundation
+import TestSupport
 import Testing
 import VMM
-
-/// Runs the built kvmlab binary, which sits next to the test bundle.
-struct CLI {
-    static var binary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kvmlab").path
-    }
-
-    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
-}
 
 @Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct CLITests {
@@ -91,40 +71,26 @@ struct CLITests {
 
     /// Bad input: one line on stderr, the right status, nothing on stdout.
     @Test(arguments: [
-        (["run", "-v", "0"], Int32(2), "vcpus"),
-        (["run", "-v", "100000"], 2, "KVM_CAP_MAX_VCPUS"),
-        (["run", "-m", "12x"], 2, "not a size"),
+        (["run", "-v", "100000"], Int32(2), "KVM_CAP_MAX_VCPUS"),
         (["run", "--guest", "nosuch"], 2, "unknown guest"),
-        (["run", "--cpl", "1"], 2, "cpl"),
         (["run", "--image", "/nonexistent/kvmlab.bin"], 1, "ENOENT"),
-        (["frobnicate"], 2, "frobnicate"),
         (["dirty-log", "-v", "2", "-b", "12k", "-x", "4"], 2, "does not split evenly"),
         (["dirty-log", "-b", "1m", "--ring", "1000"], 2, "power of two"),
         (["dirty-log", "-v", "64", "-b", "1t"], 2, "RAM"),
         (["dirty-log", "-b", "1m", "-g", "--initially-set", "on"], 2, "manual protect"),
-        (["dirty-log", "-b", "1m", "--initially-set", "maybe"], 2, "initially-set"),
-        (["jitter", "--op", "nosuch"], 2, "op"),
         (["run", "-c", "4095"], 2, "CPU 4095"),
         (["exit-latency", "-c", "4095"], 2, "CPU 4095"),
-        (["jitter", "--rate", "0"], 2, "rate"),
         (["memslot", "-s", "0"], 2, "-s must be at least 1"),
         (["memslot", "-s", "1000000"], 2, "KVM_CAP_NR_MEMSLOTS"),
-        (["memslot", "--test", "nosuch"], 2, "test"),
         (["memslot", "--test", "move-active", "--memory", "1m", "-s", "256"], 2, "lower -s"),
-        (["memslot", "--seconds", "0"], 2, "--seconds"),
-        (["populate", "--mode", "nosuch"], 2, "mode"),
         (["populate", "-b", "6k"], 2, "multiple of 4 KiB"),
         (["populate", "-b", "3m", "-s", "anonymous_hugetlb_2mb"], 2, "multiple of 2 MiB"),
-        (["root-reload", "--dirtiers", "-1"], 2, "dirtiers"),
-        (["root-reload", "--duration", "0"], 2, "--duration"),
-        (["teardown", "--order", "sideways"], 2, "order"),
         (["teardown", "--cpu", "4095"], 2, "CPU 4095"),
         (["teardown", "-v", "2", "--memory", "6k"], 2, "--memory"),
         (["memslot", "--memory", "64t"], 2, "RAM"),
         (["populate", "-v", "64", "-b", "1t"], 2, "RAM"),
         (["teardown", "--memory", "64t"], 2, "RAM"),
         (["root-reload", "--dirtiers", "64", "--working-set", "1t"], 2, "RAM"),
-        (["jitter", "-v", "0"], 2, "-v"),
         (["jitter", "--duration", "1", "--events", "/nonexistent/dir/stalls.csv"], 2, "not writable"),
     ])
     func badInputGivesOneClearLine(arguments: [String], status: Int32, mentions: String) throws {

@@ -124,6 +124,17 @@ struct DirtyLogTests {
         try #require(ran != nil, "could not reserve 2 MiB hugetlb pages")
     }
 
+    /// Each slot's own bitmap must be cleared and checked: with random partial
+    /// writes and INITIALLY_SET off the slots' bitmaps differ, so clearing
+    /// or checking one slot with another's bitmap is caught.
+    @Test func severalSlotsWithRandomPartialWrites() throws {
+        let result = try DirtyLogScenario.run(config(vcpus: 2, bytes: 8 << 20, iterations: 3) {
+            $0.slots = 4; $0.random = true; $0.writePercent = 30; $0.initiallySet = false; $0.seed = 7
+        })
+        expectExact(result)
+        #expect(result.iterations.allSatisfy { $0.pagesDirty > 0 && $0.pagesDirty < 2 * (8 << 20) / 4096 })
+    }
+
     @Test func impossibleRequestsFailBeforeMemoryIsTouched() throws {
         #expect(throws: ConfigError.self) { _ = try DirtyLogScenario.run(config(vcpus: 64, bytes: 1 << 40)) }
         #expect(throws: ConfigError.self) { _ = try DirtyLogScenario.run(config(bytes: 12 << 10) { $0.slots = 4 }) }

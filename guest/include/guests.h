@@ -23,6 +23,7 @@ KVMLAB_DECLARE_GUEST(jitter)
 KVMLAB_DECLARE_GUEST(fault)
 KVMLAB_DECLARE_GUEST(passes)
 KVMLAB_DECLARE_GUEST(crwp)
+KVMLAB_DECLARE_GUEST(triple)
 extern const unsigned char kvmlab_guest_fault_insn[];
 
 static inline struct kvmlab_guest_blob kvmlab_guest_exceptions(void) {
@@ -52,5 +53,8 @@ static inline struct kvmlab_guest_blob kvmlab_guest_passes(void) {
 }
 static inline struct kvmlab_guest_blob kvmlab_guest_crwp(void) {
     return (struct kvmlab_guest_blob){kvmlab_guest_crwp_start, kvmlab_guest_crwp_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_triple(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_triple_start, kvmlab_guest_triple_end, 0};
 }
 #endif

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Runs a program and collects what it printed (stdin optional).
+public enum Tool {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    public static func run(_ path: String, _ arguments: [String], input: String? = nil,
+                           environment: [String: String]? = nil, directory: String? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let out = Pipe(), err = Pipe(), stdin = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+        try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
+        // Read both pipes at once: a full stderr pipe must not stall stdout.
+        let group = DispatchGroup()
+        nonisolated(unsafe) var errData = Data()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+/// The built kvmlab binary, which sits next to the test bundle.
+public enum CLI {
+    public static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kvmlab").path
+    }
+
+    /// Runs kvmlab; `environment` entries are added to the test's own.
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Tool.Result {
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        return try Tool.run(binary, arguments, environment: env)
+    }
+}
