@@ -3,6 +3,7 @@ import Glibc
 
 /// A `struct kvm_cpuid2` with room for `capacity` entries (a C flexible array).
 public final class CPUIDTable: @unchecked Sendable {
+    // @unchecked: filled once by KVM_GET_SUPPORTED_CPUID, read-only afterwards.
     let pointer: UnsafeMutableRawPointer
 
     init(capacity: Int) {

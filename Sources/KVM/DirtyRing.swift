@@ -5,6 +5,7 @@ import Glibc
 /// `struct kvm_dirty_gfn` per page the vCPU dirtied; the host collects
 /// entries in order, marks each for reset, then calls KVM_RESET_DIRTY_RINGS.
 public final class DirtyRing: @unchecked Sendable {
+    // @unchecked: `next` is advanced by one harvesting thread at a time (the main thread, or the vCPU whose ring filled while the main thread waits).
     public let entries: Int
     private let base: UnsafeMutablePointer<kvm_dirty_gfn>
     private let bytes: Int

@@ -3,6 +3,7 @@ import Glibc
 
 /// /dev/kvm: the system fd that answers capability questions and creates VMs.
 public final class KVMDevice: @unchecked Sendable {
+    // @unchecked: immutable after init; every operation is an ioctl.
     public let path: String
     let fd: FileDescriptor
 

@@ -119,6 +119,7 @@ public struct StatsSnapshot: Sendable, Equatable {
 
 /// A VM's or vCPU's binary stats fd: the schema is read once, values on demand.
 public final class StatsFile: @unchecked Sendable {
+    // @unchecked: immutable after init; reads are pread calls on the fd.
     let fd: FileDescriptor
     public let schema: StatsSchema
 

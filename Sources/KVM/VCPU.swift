@@ -3,6 +3,7 @@ import Glibc
 
 /// A vCPU fd and its shared `struct kvm_run`.
 public final class VCPU: @unchecked Sendable {
+    // @unchecked: kvm_run is touched by its vCPU thread only, except immediate_exit (an atomic store).
     public let id: Int
     let fd: FileDescriptor
     let run: UnsafeMutablePointer<kvm_run>

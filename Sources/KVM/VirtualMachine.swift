@@ -3,6 +3,7 @@ import Glibc
 
 /// A VM fd: memslots, capabilities enabled on the VM, vCPUs, stats.
 public final class VirtualMachine: @unchecked Sendable {
+    // @unchecked: immutable after init; every operation is an ioctl, which the kernel serialises.
     public let device: KVMDevice
     let fd: FileDescriptor
     let mmapSize: Int

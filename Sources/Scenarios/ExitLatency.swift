@@ -92,6 +92,7 @@ public enum ExitLatencyScenario {
 
 /// Per-vCPU buffers each written by exactly one vCPU thread.
 private struct UncheckedBuffers: @unchecked Sendable {
+    // @unchecked: vCPU i's thread is the only writer of stamps[i] and counts[i]; the host reads them after join.
     let stamps: [UnsafeMutableBufferPointer<UInt64>]
     let counts: UnsafeMutableBufferPointer<Int>
 }

@@ -7,6 +7,7 @@ import VMM
 /// threshold: the time something else (a thread or the kernel on its
 /// behalf) kept it off that CPU.
 final class GapProbe: @unchecked Sendable {
+    // @unchecked: only the probe thread writes the buffers, publishing each entry with a release store of `recorded`.
     let thresholdNanos: UInt64
     let capacity: Int
     private let ends: UnsafeMutablePointer<UInt64>

@@ -5,6 +5,7 @@ import KVM
 /// A host mapping that backs guest memory, unmapped (and its hugetlb pages
 /// returned to the pool) when released.
 public final class GuestMemory: @unchecked Sendable {
+    // @unchecked: the mapping is fixed after init; `mapped` changes only on the thread that unmaps it.
     public let backing: Backing
     public let size: UInt64
     public let base: UnsafeMutableRawPointer

@@ -38,6 +38,7 @@ public struct MachineConfig: Sendable {
 /// A VM ready to run: memory mapped and registered, page tables, GDT, IDT
 /// and TSSs written, vCPUs created and placed in long mode.
 public final class Machine: @unchecked Sendable {
+    // @unchecked: vCPU threads only read it; `testSlots` changes only on the main thread between runs.
     public static let systemSlot: UInt32 = 0
     public static let firstTestSlot: UInt32 = 1
 

@@ -33,6 +33,7 @@ public struct PassReport: Sendable, Equatable {
 /// iteration, every vCPU makes one pass over its region and reports, and
 /// waits outside the guest until the host opens the next.
 public final class MemstressDriver: @unchecked Sendable {
+    // @unchecked: `iteration` is written by the main thread only; vCPU threads share just the gate and the semaphore.
     public let machine: Machine
     public let params: MemstressParams
     public let runner: VCPURunner

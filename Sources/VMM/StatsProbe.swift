@@ -3,6 +3,7 @@ import KVM
 /// KVM's own counters for a machine: the VM stats fd and every vCPU's,
 /// summed, so that a phase can be described by what the kernel did.
 public final class StatsProbe: @unchecked Sendable {
+    // @unchecked: immutable after init; each sample is a pread of its own.
     let vmFile: StatsFile
     let vcpuFiles: [StatsFile]
 

@@ -9,7 +9,7 @@ import Synchronization
 /// fails, faults or is stopped (by the host, the watchdog or Ctrl-C).
 public final class VCPURunner: @unchecked Sendable {
     // @unchecked: the hooks below are set before start() and only read
-    // afterwards; everything shared while threads run is a Mutex or Atomic.
+    // afterwards; everything shared while threads run is Locked or Atomic.
     public typealias Handler = @Sendable (_ vcpu: Int, _ event: GuestEvent) -> Resume
 
     /// The signal that kicks a vCPU thread out of KVM_RUN.

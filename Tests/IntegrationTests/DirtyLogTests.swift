@@ -112,7 +112,8 @@ struct DirtyLogTests {
         #expect(split >= populated)
     }
 
-    @Test func hugetlbMappingsAre2MBeforeAnd4KAfterWrites() throws {
+    @Test(.enabled(if: HostCaps.hugetlb2M == nil, "\(HostCaps.hugetlb2M ?? "")"))
+    func hugetlbMappingsAre2MBeforeAnd4KAfterWrites() throws {
         let ran: Void? = try withHugetlbPool(pageSize: 2 << 20, pages: 8) {
             let result = try DirtyLogScenario.run(config(bytes: 8 << 20, iterations: 2) { $0.backing = .anonymousHugetlb2MB })
             expectExact(result)

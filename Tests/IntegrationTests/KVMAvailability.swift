@@ -45,3 +45,27 @@ func withHugetlbPool<T>(pageSize: UInt64, pages: Int, _ body: () throws -> T) th
     guard let now = HugetlbPool.setTotal(before.total + pages, pageSize: pageSize), now >= before.total + pages else { return nil }
     return try body()
 }
+
+/// Host capabilities some tests need, each nil where present or the reason
+/// it is missing: a test that needs one is skipped with that reason.
+enum HostCaps {
+    static let zapAllQuirk: String? = {
+        guard let device = try? KVMDevice() else { return KVMAvailability.problem }
+        return device.canDisable(.slotZapAll) ? nil : "this kernel cannot disable KVM_X86_QUIRK_SLOT_ZAP_ALL (KVM_CAP_DISABLE_QUIRKS2)"
+    }()
+
+    static let hugetlb2M: String? = poolCanGrow(pageSize: 2 << 20, pages: 8)
+    static let hugetlb1G: String? = poolCanGrow(pageSize: 1 << 30, pages: 1)
+
+    /// Grows the pool and shrinks it back: growing needs root and, for
+    /// 1 GiB pages, a free aligned gigabyte the kernel may not find.
+    static func poolCanGrow(pageSize: UInt64, pages: Int) -> String? {
+        let name = Sizes.format(pageSize)
+        guard let before = HugetlbPool.pool(pageSize: pageSize) else { return "this kernel has no \(name) hugetlb pool" }
+        defer { HugetlbPool.setTotal(before.total, pageSize: pageSize) }
+        guard let now = HugetlbPool.setTotal(before.total + pages, pageSize: pageSize), now >= before.total + pages else {
+            return "the \(name) hugetlb pool could not grow by \(pages) page\(pages == 1 ? "" : "s") on this host"
+        }
+        return nil
+    }
+}
