@@ -6,13 +6,42 @@ DEBUG_BIN := .build/debug/kvmlab
 # Warnings are errors for every build the tests run: zero warnings is kept, not hoped for.
 STRICT := -Xswiftc -warnings-as-errors
 
-.PHONY: all release run test tsan bench guests clean
+# What --version names: the commit and the toolchain (release builds only,
+# so that debug and test builds do not rebuild on every commit).
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+SWIFT_VERSION := $(shell $(SWIFT) --version 2>/dev/null | sed -n 's/.*Swift version \([^ ]*\).*/Swift \1/p' | head -1)
+INFO := -Xcc -DKVMLAB_COMMIT='"$(COMMIT)"' -Xcc -DKVMLAB_SWIFT='"$(SWIFT_VERSION)"'
+
+VERSION := $(shell sed -n 's/.*static let release = "\(.*\)"/\1/p' Sources/kvmlab/Kvmlab.swift)
+ARCH := $(shell uname -m)
+DIST_NAME := kvmlab-$(VERSION)-linux-$(ARCH)
+PREFIX ?= /usr/local
+
+.PHONY: all release run test tsan dist install bench guests clean
 
 all:
 	$(SWIFT) build
 
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release $(INFO)
+
+# One binary for any x86-64 Linux KVM host: the Swift runtime linked in,
+# symbols stripped, next to its sha256 (dist/$(DIST_NAME)).
+dist:
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path .build-dist $(INFO)
+	mkdir -p dist
+	cp .build-dist/release/kvmlab dist/$(DIST_NAME)
+	strip dist/$(DIST_NAME)
+	cd dist && sha256sum $(DIST_NAME) > $(DIST_NAME).sha256
+	@ls -l dist/$(DIST_NAME); cat dist/$(DIST_NAME).sha256
+
+# The dist binary and the shell completions swift-argument-parser writes.
+install: dist
+	install -D -m 0755 dist/$(DIST_NAME) $(DESTDIR)$(PREFIX)/bin/kvmlab
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	dist/$(DIST_NAME) --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kvmlab
+	dist/$(DIST_NAME) --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_kvmlab
+	dist/$(DIST_NAME) --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/kvmlab.fish
 
 # A short demo of what kvmlab does on this host: a test VM, then the
 # memslot-deletion jitter measurement (about 20 s).
@@ -25,7 +54,7 @@ run: release
 # (run `sudo make test`) and skip with a reason where they cannot run.
 # Suites run one at a time: several measure process-wide effects (resident
 # memory, open fds) or timing-sensitive gaps that a parallel suite would blur.
-test:
+test: dist
 	$(SWIFT) build --build-tests $(STRICT)
 	$(SWIFT) test --skip-build --disable-xctest --no-parallel $(STRICT)
 
@@ -44,4 +73,4 @@ guests: all
 		echo "== $$(basename $$obj .S.o)"; objdump -d --no-show-raw-insn $$obj | sed -n '/>:$$/,$$p'; done
 
 clean:
-	rm -rf .build .build-tsan
+	rm -rf .build .build-tsan .build-dist dist

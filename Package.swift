@@ -15,6 +15,8 @@ let package = Package(
         .target(name: "CKVM", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         // The guests: x86-64 assembly assembled by SwiftPM into the binary.
         .target(name: "Guests", path: "guest", cSettings: [.unsafeFlags(["-Wall", "-Werror"])]),
+        // The git commit and Swift version, passed in by the Makefile.
+        .target(name: "BuildInfo"),
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "VMM", dependencies: ["KVM", "CKVM", "Guests"]),
         .target(name: "Scenarios", dependencies: ["VMM", "KVM", "Guests"]),
@@ -22,7 +24,7 @@ let package = Package(
         .executableTarget(
             name: "kvmlab",
             dependencies: [
-                "Scenarios", "Report", "VMM", "KVM",
+                "Scenarios", "Report", "VMM", "KVM", "BuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

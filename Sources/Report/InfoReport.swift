@@ -3,9 +3,9 @@ import VMM
 
 /// `kvmlab info` as text.
 public enum InfoReport {
-    public static func text(_ info: KVMInfo) -> String {
-        let host = info.host
-        var out = keyValues("Host", [
+    /// What can be read without /dev/kvm: the host and its KVM module's parameters.
+    public static func hostText(_ host: HostFingerprint) -> String {
+        keyValues("Host", [
             ("kernel", host.kernel),
             ("cpu", "\(host.cpu) (\(host.onlineCPUs) online)"),
             ("kvm module", host.kvmModule ?? "none"),
@@ -13,6 +13,10 @@ public enum InfoReport {
             ("thp", host.thpMode ?? "unavailable"),
             ("hugetlb", host.hugetlbPools.map { "\(Sizes.format($0.pageSize)): \($0.free)/\($0.total) free" }.joined(separator: ", ")),
         ] + host.parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    public static func text(_ info: KVMInfo) -> String {
+        var out = hostText(info.host)
         out += "\n" + keyValues("KVM", [
             ("api version", "\(info.apiVersion)"),
             ("vcpus", "recommended \(info.nrVCPUs), max \(info.maxVCPUs)"),

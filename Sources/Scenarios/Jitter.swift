@@ -207,7 +207,7 @@ final class JitterRun {
 
     private func measure(_ name: String, churn: Bool) -> JitterPhase {
         collector.drain()
-        let before = timer.begin()
+        let before = timer.begin(name)
         let bucketsBefore = collector.buckets(), loopsBefore = collector.loops()
         let start = HostTSC.now()
         let startNanos = Stopwatch.now()

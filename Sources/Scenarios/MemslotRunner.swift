@@ -63,7 +63,7 @@ final class MemslotRunner {
         var iterations: [Double] = []
         var loopSeconds = 0.0
         var healthy = false
-        let before = timer.begin()
+        let before = timer.begin("\(test.rawValue) run \(index)")
         do {
             try runner.start()
             healthy = prepare()

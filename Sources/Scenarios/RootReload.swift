@@ -81,8 +81,8 @@ public enum RootReloadScenario {
 
         func running() -> Bool { runner.endedCount == 0 && runner.stopRequested == nil }
         func measure(_ name: String, toggling: Bool) -> RootReloadPhase {
-            let togglerBefore = togglerTimer.begin()
-            let dirtierBefore = dirtierTimer.begin()
+            let togglerBefore = togglerTimer.begin(name)
+            let dirtierBefore = dirtierTimer.begin(name, progress: false)
             let passesBefore = dirtiers.map { driver.passes($0) }
             let togglesBefore = machine.mailbox(toggler)[MB_LOOPS]
             let clock = Stopwatch()

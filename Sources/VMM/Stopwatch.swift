@@ -23,3 +23,12 @@ public struct Stopwatch: Sendable {
 
     public static func sleep(seconds: Double) { sleep(until: now() + UInt64(max(0, seconds) * 1e9)) }
 }
+
+/// Wall-clock time, for stamps other programs read (Prometheus, file names).
+public enum HostClock {
+    public static func unixTime() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}

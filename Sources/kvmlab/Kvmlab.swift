@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildInfo
 
 struct Kvmlab: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,6 +20,16 @@ struct Kvmlab: ParsableCommand {
         Exit status: 0 success, 1 runtime error, 2 usage error; `run` adds
         3 guest failed, 4 guest fault, 5 timed out, 130 interrupted.
         """,
+        version: Kvmlab.version,
         subcommands: [InfoCommand.self, RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
                       MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self])
+}
+
+extension Kvmlab {
+    static let release = "0.3.0"
+
+    /// "kvmlab 0.3.0 (commit abc123, Swift 6.3.1, x86_64)".
+    static var version: String {
+        "kvmlab \(release) (commit \(String(cString: kvmlab_build_commit())), \(String(cString: kvmlab_build_swift())), x86_64)"
+    }
 }

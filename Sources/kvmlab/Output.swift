@@ -6,6 +6,16 @@ import VMM
 /// The output flags every experiment command shares.
 struct OutputOptions: ParsableArguments {
     @Flag(help: "Print one JSON document (schema kvmlab/2) instead of tables.") var json = false
+    @Option(help: ArgumentHelp("Also write the metrics in the Prometheus text format to FILE, atomically (for node_exporter's textfile collector).",
+                               valueName: "FILE")) var openmetrics: String?
+    @Flag(help: "No progress lines on stderr.") var quiet = false
+
+    func validate() throws {
+        Progress.shared.enable(quiet: quiet)
+        if let openmetrics, !HostFiles.canCreate(openmetrics) {
+            throw ValidationError("cannot write \(openmetrics): its directory is missing or not writable")
+        }
+    }
 }
 
 /// Prints an experiment's result the one way every command does, and turns
@@ -14,8 +24,17 @@ enum Output {
     static func experiment<R: ExperimentResult, D: Encodable>(_ command: String, _ result: R, detail: D, options: OutputOptions,
                                                             text: () -> String) throws {
         let experiment = result.experiment
-        Exit.output(options.json ? try JSONDocument(command: command, experiment: experiment, detail: detail).render() : text())
+        let host = HostFingerprint.current()
+        try publish(experiment, host: host, options: options)
+        Exit.output(options.json ? try JSONDocument(command: command, host: host, experiment: experiment, detail: detail).render() : text())
         try Exit.check(experiment.status)
+    }
+
+    /// The metrics file, written before anything else: a run that failed or
+    /// was interrupted still publishes what it measured.
+    static func publish(_ experiment: Experiment, host: HostFingerprint, options: OutputOptions) throws {
+        guard let path = options.openmetrics else { return }
+        try HostFiles.writeAtomically(path, OpenMetrics.text(experiment, host: host, timestamp: HostClock.unixTime()))
     }
 
     /// Results that are their own JSON detail.

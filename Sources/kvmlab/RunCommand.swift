@@ -59,6 +59,7 @@ struct RunCommand: ParsableCommand {
         // In JSON mode the guest's serial output goes to stderr so stdout stays one document.
         let toStderr: SerialConsole.Sink = { _, line in Exit.error(line) }
         let result = try LaunchScenario.run(config, console: output.json ? toStderr : nil)
+        try Output.publish(result.experiment, host: .current(), options: output)
         Exit.output(output.json ? try JSONDocument(command: "run", result: result).render() : LaunchReport.text(result))
         if result.experiment.status == .checksFailed { throw ExitCode(Exit.runtime) }
         switch result.outcome {

@@ -18,6 +18,8 @@ final class PhaseTimer {
     @discardableResult
     func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> (value: T, phase: PhaseRecord) {
         let before = try? probe?.sample()
+        Progress.shared.begin(name)
+        defer { Progress.shared.end() }
         let clock = Stopwatch()
         let value = try body()
         let seconds = clock.seconds
@@ -27,11 +29,17 @@ final class PhaseTimer {
         return (value, record)
     }
 
-    /// A phase whose time is not the point (or measured elsewhere): stats only.
-    func begin() -> StatsSample? { try? probe?.sample() }
+    /// A phase timed elsewhere: stats before (and progress, unless another
+    /// timer of the same phase shows it) ...
+    func begin(_ name: String, progress: Bool = true) -> StatsSample? {
+        if progress { Progress.shared.begin(name) }
+        return try? probe?.sample()
+    }
 
+    /// ... and after.
     @discardableResult
     func end(_ name: String, since before: StatsSample?, seconds: Double?) -> PhaseRecord {
+        Progress.shared.end()
         let record = PhaseRecord(name: name, seconds: seconds, stats: StatsDelta.between(before, try? probe?.sample()))
         records.append(record)
         return record

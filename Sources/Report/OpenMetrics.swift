@@ -1,0 +1,102 @@
+import Scenarios
+import VMM
+
+/// An experiment in the Prometheus text exposition format, for the
+/// node_exporter textfile collector: one gauge per scalar metric, one
+/// histogram per distribution (its log2 bucket bounds kept), and status
+/// gauges, every sample labelled with the experiment, variant, kernel,
+/// vendor module, MMU mode and backing. Families are named
+/// kvmlab_<experiment>_<metric>, base units last (_seconds, _bytes).
+public enum OpenMetrics {
+    public static func text(_ experiment: Experiment, host: HostFingerprint, variant: String? = nil,
+                            timestamp: Double? = nil) -> String {
+        var common: [(String, String)] = [("experiment", experiment.experiment)]
+        if let variant { common.append(("variant", variant)) }
+        common += [("kernel", host.kernel), ("kvm_module", host.kvmModule ?? "none"), ("mmu", host.mmuMode)]
+        if let backing = experiment.config["backing"] { common.append(("backing", backing)) }
+        let prefix = "kvmlab_" + snake(experiment.experiment) + "_"
+        var families: [(name: String, lines: [String])] = []
+        func family(_ name: String, type: String, help: String, _ lines: [String]) {
+            if let index = families.firstIndex(where: { $0.name == name }) {
+                families[index].lines += lines
+            } else {
+                families.append((name, ["# HELP \(name) \(escapeHelp(help))", "# TYPE \(name) \(type)"] + lines))
+            }
+        }
+        for metric in experiment.metrics {
+            let name = prefix + snake(metric.name)
+            let labels = common + metric.labels.sorted { $0.key < $1.key }.map { (snake($0.key), $0.value) }
+            if let distribution = metric.distribution {
+                family(name, type: "histogram", help: metric.help, histogram(name, distribution, labels))
+            } else if let value = metric.value {
+                family(name, type: "gauge", help: metric.help, ["\(name)\(render(labels)) \(number(value))"])
+            }
+        }
+        family("kvmlab_run_status", type: "gauge", help: "1 for the status the run ended with, 0 for the others",
+               RunStatus.allCases.map { "kvmlab_run_status\(render(common + [("status", $0.rawValue)])) \($0 == experiment.status ? 1 : 0)" })
+        family("kvmlab_run_checks", type: "gauge", help: "Correctness checks the run made, by result", [
+            "kvmlab_run_checks\(render(common + [("result", "passed")])) \(experiment.checks.filter(\.passed).count)",
+            "kvmlab_run_checks\(render(common + [("result", "failed")])) \(experiment.checks.filter { !$0.passed }.count)",
+        ])
+        if let timestamp {
+            family("kvmlab_run_timestamp_seconds", type: "gauge", help: "When the run ended (Unix time)",
+                   ["kvmlab_run_timestamp_seconds\(render(common)) \(number(timestamp))"])
+        }
+        return families.flatMap(\.lines).joined(separator: "\n") + "\n"
+    }
+
+    /// Cumulative buckets in ascending `le`, then +Inf, _sum and _count.
+    static func histogram(_ name: String, _ distribution: Distribution, _ labels: [(String, String)]) -> [String] {
+        var lines: [String] = []
+        var cumulative: UInt64 = 0
+        for bucket in distribution.buckets.sorted(by: { $0.le < $1.le }) {
+            cumulative += bucket.count
+            lines.append("\(name)_bucket\(render(labels + [("le", number(bucket.le))])) \(cumulative)")
+        }
+        lines.append("\(name)_bucket\(render(labels + [("le", "+Inf")])) \(distribution.count)")
+        lines.append("\(name)_sum\(render(labels)) \(number(distribution.sum))")
+        lines.append("\(name)_count\(render(labels)) \(distribution.count)")
+        return lines
+    }
+
+    static func render(_ labels: [(String, String)]) -> String {
+        "{" + labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",") + "}"
+    }
+
+    /// Metric and label names: [a-zA-Z_][a-zA-Z0-9_]*.
+    static func snake(_ text: String) -> String {
+        String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? Character($0.lowercased()) : "_" })
+    }
+
+    /// Go-style float text: shortest round-trip digits, exponent where Swift uses one.
+    static func number(_ value: Double) -> String {
+        guard value.isFinite else { return value.isNaN ? "NaN" : value < 0 ? "-Inf" : "+Inf" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
+
+    static func escapeLabel(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+
+    static func escapeHelp(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}
