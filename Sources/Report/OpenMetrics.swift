@@ -10,11 +10,12 @@ import VMM
 public enum OpenMetrics {
     public static func text(_ experiment: Experiment, host: HostFingerprint, variant: String? = nil,
                             timestamp: Double? = nil) -> String {
-        var common: [(String, String)] = [("experiment", experiment.experiment)]
-        if let variant { common.append(("variant", variant)) }
-        common += [("kernel", host.kernel), ("kvm_module", host.kvmModule ?? "none"), ("mmu", host.mmuMode)]
-        if let backing = experiment.config["backing"] { common.append(("backing", backing)) }
-        let prefix = "kvmlab_" + snake(experiment.experiment) + "_"
+        text([(experiment, variant)], host: host, timestamp: timestamp)
+    }
+
+    /// Several runs in one file (compare's variants): each family once, its
+    /// samples told apart by the variant label.
+    public static func text(_ runs: [(Experiment, String?)], host: HostFingerprint, timestamp: Double? = nil) -> String {
         var families: [(name: String, lines: [String])] = []
         func family(_ name: String, type: String, help: String, _ lines: [String]) {
             if let index = families.firstIndex(where: { $0.name == name }) {
@@ -23,26 +24,38 @@ public enum OpenMetrics {
                 families.append((name, ["# HELP \(name) \(escapeHelp(help))", "# TYPE \(name) \(type)"] + lines))
             }
         }
+        for (experiment, variant) in runs {
+            add(experiment, variant: variant, host: host, timestamp: timestamp, to: family)
+        }
+        return families.flatMap(\.lines).joined(separator: "\n") + "\n"
+    }
+
+    private static func add(_ experiment: Experiment, variant: String?, host: HostFingerprint, timestamp: Double?,
+                            to family: (String, String, String, [String]) -> Void) {
+        var common: [(String, String)] = [("experiment", experiment.experiment)]
+        if let variant { common.append(("variant", variant)) }
+        common += [("kernel", host.kernel), ("kvm_module", host.kvmModule ?? "none"), ("mmu", host.mmuMode)]
+        if let backing = experiment.config["backing"] { common.append(("backing", backing)) }
+        let prefix = "kvmlab_" + snake(experiment.experiment) + "_"
         for metric in experiment.metrics {
             let name = prefix + snake(metric.name)
             let labels = common + metric.labels.sorted { $0.key < $1.key }.map { (snake($0.key), $0.value) }
             if let distribution = metric.distribution {
-                family(name, type: "histogram", help: metric.help, histogram(name, distribution, labels))
+                family(name, "histogram", metric.help, histogram(name, distribution, labels))
             } else if let value = metric.value {
-                family(name, type: "gauge", help: metric.help, ["\(name)\(render(labels)) \(number(value))"])
+                family(name, "gauge", metric.help, ["\(name)\(render(labels)) \(number(value))"])
             }
         }
-        family("kvmlab_run_status", type: "gauge", help: "1 for the status the run ended with, 0 for the others",
+        family("kvmlab_run_status", "gauge", "1 for the status the run ended with, 0 for the others",
                RunStatus.allCases.map { "kvmlab_run_status\(render(common + [("status", $0.rawValue)])) \($0 == experiment.status ? 1 : 0)" })
-        family("kvmlab_run_checks", type: "gauge", help: "Correctness checks the run made, by result", [
+        family("kvmlab_run_checks", "gauge", "Correctness checks the run made, by result", [
             "kvmlab_run_checks\(render(common + [("result", "passed")])) \(experiment.checks.filter(\.passed).count)",
             "kvmlab_run_checks\(render(common + [("result", "failed")])) \(experiment.checks.filter { !$0.passed }.count)",
         ])
         if let timestamp {
-            family("kvmlab_run_timestamp_seconds", type: "gauge", help: "When the run ended (Unix time)",
+            family("kvmlab_run_timestamp_seconds", "gauge", "When the run ended (Unix time)",
                    ["kvmlab_run_timestamp_seconds\(render(common)) \(number(timestamp))"])
         }
-        return families.flatMap(\.lines).joined(separator: "\n") + "\n"
     }
 
     /// Cumulative buckets in ascending `le`, then +Inf, _sum and _count.

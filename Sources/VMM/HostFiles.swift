@@ -31,6 +31,31 @@ public enum HostFiles {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    public static func isDirectory(_ path: String) throws(HostError) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw HostError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        return info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    /// The names in a directory (not . and ..).
+    public static func list(_ path: String) throws(HostError) -> [String] {
+        guard let directory = opendir(path) else { throw HostError("cannot list \(path): \(String(cString: strerror(errno)))") }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    public static func readBytes(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return readAll(fd)
+    }
+
     @discardableResult
     public static func write(_ path: String, _ text: String) -> Bool {
         let fd = open(path, O_WRONLY | O_CLOEXEC)

@@ -8,6 +8,9 @@ public final class Interrupts: Sendable {
     public static let shared = Interrupts()
 
     private let handlers = Locked<[Int: @Sendable () -> Void]>([:])
+    /// Run even when a second signal exits at once (e.g. putting module
+    /// parameters back): they must be quick and safe to run twice.
+    private let lastWords = Locked<[@Sendable () -> Void]>([])
     private let nextToken = Atomic<Int>(0)
     private let count = Atomic<Int>(0)
     private let installed = Atomic<Bool>(false)
@@ -31,6 +34,7 @@ public final class Interrupts: Sendable {
                 if count.add(1, ordering: .acquiringAndReleasing).newValue > 1 {
                     let line = "kvmlab: interrupted again, exiting without cleanup\n"
                     _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+                    for hook in lastWords.withLock({ $0 }) { hook() }
                     _exit(130)
                 }
                 for handler in handlers.withLock({ Array($0.values) }) { handler() }
@@ -45,6 +49,9 @@ public final class Interrupts: Sendable {
         if requested { stop() }
         return token
     }
+
+    /// `hook` runs before a second Ctrl-C/SIGTERM ends the process.
+    public func beforeExit(_ hook: @escaping @Sendable () -> Void) { lastWords.withLock { $0.append(hook) } }
 
     public func remove(_ token: Int) { _ = handlers.withLock { $0.removeValue(forKey: token) } }
 }

@@ -1,0 +1,58 @@
+import Scenarios
+import VMM
+
+/// `kvmlab compare` as text: the cover-letter table.
+public enum CompareReport {
+    public static func text(_ comparison: Comparison, order: String?) -> String {
+        var out = "kvmlab compare \(comparison.experiment)\n"
+        for variant in comparison.variants {
+            let flags = variant.flags.isEmpty ? "(no flags)" : variant.flags.joined(separator: " ")
+            let statuses = Dictionary(grouping: variant.statuses, by: { $0 }).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+            out += "  \(variant.name): \(flags) — \(variant.rounds) round\(variant.rounds == 1 ? "" : "s") (\(statuses))\n"
+        }
+        if let order { out += "order: \(order)\n" }
+        out += "interval: \(comparison.method)\n"
+        if !comparison.hostDifferences.isEmpty {
+            out += "\nHosts differ (these change results):\n" + comparison.hostDifferences.map { "  \($0)\n" }.joined()
+        }
+        if !comparison.configDifferences.isEmpty {
+            out += "\nSettings that differ between the sides:\n" + comparison.configDifferences.map { "  \($0)\n" }.joined()
+        }
+        for variant in comparison.variants.dropFirst() {
+            let rows = comparison.metrics.filter { $0.variant == variant.name }
+            let base = rows.first?.baseline ?? comparison.variants[0].name
+            var table = Table(title: "\n\(variant.name) against \(base): medians over rounds",
+                              headers: ["metric", base, variant.name, "\(variant.name)/\(base)", "95% interval", "verdict"])
+            for row in rows {
+                table.add([row.key, value(row.aMedian, row.unit), value(row.bMedian, row.unit),
+                           row.ratio.map { Format.fixed($0, 3) } ?? "-",
+                           row.low.map { "\(Format.fixed($0, 3))–\(Format.fixed(row.high ?? $0, 3))" } ?? "-",
+                           row.verdict])
+            }
+            out += table.render()
+            let stats = comparison.stats.filter { $0.variant == variant.name }
+            if !stats.isEmpty {
+                var statsTable = Table(title: "\nKVM stats per phase (medians of each phase's delta)", headers: ["phase", "stat", base, variant.name])
+                for row in stats { statsTable.add([row.phase, row.stat, Format.fixed(row.a, 0), Format.fixed(row.b, 0)]) }
+                out += statsTable.render()
+            }
+        }
+        return out
+    }
+
+    /// A figure in its unit, scaled for reading (tables only; JSON keeps SI).
+    static func value(_ number: Double?, _ unit: MetricUnit) -> String {
+        guard let number else { return "-" }
+        switch unit {
+        case .seconds:
+            let magnitude = abs(number)
+            if magnitude >= 1 { return Format.fixed(number, 3) + " s" }
+            if magnitude >= 1e-3 { return Format.fixed(number * 1e3, 3) + " ms" }
+            if magnitude >= 1e-6 || magnitude == 0 { return Format.fixed(number * 1e6, 2) + " µs" }
+            return Format.fixed(number * 1e9, 1) + " ns"
+        case .bytes: return Sizes.format(UInt64(max(0, number)))
+        case .ratio: return Format.fixed(number, 3)
+        default: return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : Format.fixed(number, 2)
+        }
+    }
+}

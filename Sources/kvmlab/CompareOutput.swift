@@ -1,0 +1,103 @@
+import ArgumentParser
+import Report
+import Scenarios
+import VMM
+
+/// Prints a comparison (table or JSON), writes its picture and metrics, and
+/// turns it into the exit status.
+enum CompareOutput {
+    /// `compare --json`: the comparison and every round's experiment.
+    struct Detail: Encodable {
+        let comparison: Comparison
+        let order: String?
+        let interrupted: Bool
+        let rounds: [String: [Experiment]]
+        let thresholds: [String]
+    }
+
+    static func emit(_ outcome: CompareRun.Outcome, options: CompareOptions) throws {
+        let empty = outcome.variants.filter { $0.documents.isEmpty }.map(\.name)
+        guard empty.isEmpty else {
+            if outcome.interrupted { Exit.fail("interrupted before every variant had a round (\(empty.joined(separator: ", ")) had none)", status: Exit.interrupted) }
+            throw RoundFailure(description: "no round of \(empty.joined(separator: ", ")) measured anything")
+        }
+        let comparison = Comparison(outcome.variants)
+        let verdicts = try thresholdVerdicts(comparison, options.thresholds)
+        let host = HostFingerprint.current()
+        if let path = options.openmetrics {
+            try HostFiles.writeAtomically(path, OpenMetrics.text(variantMedians(outcome.variants), host: host, timestamp: HostClock.unixTime()))
+        }
+        if let path = options.svg { try HostFiles.writeAtomically(path, ComparePlot.svg(comparison, host: host)) }
+        if options.json {
+            let detail = Detail(comparison: comparison, order: outcome.order, interrupted: outcome.interrupted,
+                                rounds: Dictionary(uniqueKeysWithValues: outcome.variants.map { ($0.name, $0.experiments) }),
+                                thresholds: verdicts.map(\.line))
+            Exit.output(try JSONDocument(command: "compare", host: host, experiment: nil, detail: detail).render())
+        } else {
+            var text = CompareReport.text(comparison, order: outcome.order)
+            if !verdicts.isEmpty { text += "\nThresholds:\n" + verdicts.map { "  \($0.line)\n" }.joined() }
+            if outcome.interrupted { text += "\ninterrupted: the table holds the rounds that finished\n" }
+            Exit.output(text)
+        }
+        try exit(comparison, outcome: outcome, crossed: verdicts.contains(where: \.crossed), bisect: !options.thresholds.isEmpty)
+    }
+
+    /// git bisect run's codes with --fail-if; the usual ones without.
+    static func exit(_ comparison: Comparison, outcome: CompareRun.Outcome, crossed: Bool, bisect: Bool) throws {
+        let statuses = comparison.variants.flatMap(\.statuses)
+        if outcome.interrupted { throw ExitCode(Exit.interrupted) }
+        if bisect {
+            if statuses.contains(RunStatus.error.rawValue) { throw ExitCode(125) }
+            if crossed || statuses.contains(RunStatus.checksFailed.rawValue) { throw ExitCode(1) }
+            return
+        }
+        if statuses.contains(where: { $0 != RunStatus.ok.rawValue }) { throw ExitCode(Exit.runtime) }
+    }
+
+    struct ThresholdVerdict {
+        let line: String
+        let crossed: Bool
+    }
+
+    /// Each --fail-if against every variant's ratio for the metrics it names
+    /// (a bare name matches every label set of that metric).
+    static func thresholdVerdicts(_ comparison: Comparison, _ thresholds: [CompareOptions.Threshold]) throws -> [ThresholdVerdict] {
+        try thresholds.flatMap { threshold -> [ThresholdVerdict] in
+            let rows = comparison.metrics.filter { $0.key == threshold.metric || $0.name == threshold.metric }
+            guard !rows.isEmpty else {
+                let names = Set(comparison.metrics.map(\.name)).sorted().joined(separator: ", ")
+                throw ConfigError("--fail-if: \(comparison.experiment) has no metric '\(threshold.metric)'; it has \(names)")
+            }
+            return rows.map { row in
+                guard let ratio = row.ratio else {
+                    return ThresholdVerdict(line: "\(threshold.description): \(row.key) \(row.variant)/\(row.baseline) has no ratio (zero baseline): not crossed", crossed: false)
+                }
+                let crossed = threshold.crossed(by: ratio)
+                return ThresholdVerdict(line: "\(threshold.description): \(row.key) \(row.variant)/\(row.baseline) = \(Format.fixed(ratio, 3)): \(crossed ? "CROSSED" : "within")",
+                                        crossed: crossed)
+            }
+        }
+    }
+
+    /// Each variant as one experiment of median values, for OpenMetrics.
+    static func variantMedians(_ variants: [ComparedVariant]) -> [(Experiment, String?)] {
+        variants.compactMap { variant in
+            let runs = variant.documents.compactMap(\.experiment)
+            guard let first = runs.first else { return nil }
+            var keys: [String] = []
+            for metric in runs.flatMap(\.metrics) where !keys.contains(metric.key) { keys.append(metric.key) }
+            let metrics = keys.compactMap { key -> Metric? in
+                guard let model = runs.lazy.compactMap({ $0.metric(key) }).first else { return nil }
+                return Metric(model.name, model.help + " (median over \(runs.count) rounds)", unit: model.unit, better: model.better,
+                              labels: model.labels, value: Statistics.median(runs.compactMap { $0.metric(key)?.value }))
+            }
+            let worst = runs.map(\.status).max { rank($0) < rank($1) } ?? .ok
+            let experiment = Experiment(experiment: first.experiment, config: first.config, metrics: metrics, phases: [],
+                                        checks: runs.flatMap(\.checks), problems: runs.flatMap(\.problems),
+                                        interrupted: worst == .interrupted)
+            return (experiment, variant.name)
+        }
+    }
+
+    static func rank(_ status: RunStatus) -> Int { [RunStatus.ok, .interrupted, .checksFailed, .error].firstIndex(of: status)! }
+}
