@@ -44,3 +44,7 @@ bash bench/jitter.sh
 echo
 echo "MMU experiments: memslot, teardown, populate, root-reload"
 bash bench/mmu.sh
+
+echo
+echo "compare: the eager-split pair, an A/A comparison, and compare's overhead"
+bash bench/compare.sh

@@ -16,7 +16,7 @@ def per_exit_us(case):
         if "us_per_exit" in data:
             values.append(data["us_per_exit"])
         else:
-            values.append(data["result"]["secondsPerExit"] * 1e6)
+            values.append(data["detail"]["secondsPerExit"] * 1e6)
     return values
 
 
@@ -28,8 +28,8 @@ for cpl in ("cpl3", "cpl0"):
     if not c or not k:
         continue
     ratios = [kv / cv for kv, cv in zip(k, c)]
-    p50 = statistics.median(d["result"]["roundTripSeconds"]["p50"] * 1e6 for d in by_case[f"kvmlab_{cpl}"])
-    p99 = statistics.median(d["result"]["roundTripSeconds"]["p99"] * 1e6 for d in by_case[f"kvmlab_{cpl}"])
+    p50 = statistics.median(d["detail"]["roundTripSeconds"]["p50"] * 1e6 for d in by_case[f"kvmlab_{cpl}"])
+    p99 = statistics.median(d["detail"]["roundTripSeconds"]["p99"] * 1e6 for d in by_case[f"kvmlab_{cpl}"])
     entry = {
         "c_us_per_exit_median": statistics.median(c),
         "kvmlab_us_per_exit_median": statistics.median(k),
@@ -48,9 +48,9 @@ for vcpus in (1, 64, 256, 1024):
     data = by_case.get(f"start_{vcpus}", [])
     if not data:
         continue
-    create = statistics.median(d["result"]["setupSeconds"] for d in data)
-    start = statistics.median(d["result"]["seconds"] for d in data)
-    total = statistics.median(d["result"]["setupSeconds"] + d["result"]["seconds"] for d in data)
+    create = statistics.median(d["detail"]["setupSeconds"] for d in data)
+    start = statistics.median(d["detail"]["seconds"] for d in data)
+    total = statistics.median(d["detail"]["setupSeconds"] + d["detail"]["seconds"] for d in data)
     results["vm_start"][str(vcpus)] = {"create_seconds": create, "run_seconds": start, "total_seconds": total, "rounds": len(data)}
     print(f"{str(vcpus) + ' vCPUs':<16} {create:>10.4f} {start:>17.4f} {total:>9.4f}")
 

@@ -8,7 +8,7 @@ rows = [json.loads(line) for line in open(raw_path)]
 
 
 def kvmlab_phases(data):
-    result = data["result"]
+    result = data["detail"]
     its = result["iterations"]
     return {
         "populate": result["populate"]["seconds"],
@@ -29,7 +29,7 @@ for config in dict.fromkeys(r["config"] for r in rows):
         if not runs:
             continue
         if not ok:
-            entry[tool] = {"failed": len(runs), "failure": runs[0].get("failure") or runs[0].get("data", {}).get("result", {}).get("problems")}
+            entry[tool] = {"failed": len(runs), "failure": runs[0].get("failure") or runs[0].get("data", {}).get("experiment", {}).get("problems")}
             continue
         phases = [r["phases"] if tool == "selftest" else kvmlab_phases(r["data"]) for r in ok]
         entry[tool] = {name: statistics.median(p[name] for p in phases if name in p) for name in phases[0]}

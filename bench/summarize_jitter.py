@@ -18,7 +18,7 @@ print(f"\nhost rdtsc loop (bench/rdtsc_floor.c): median gap <= {floor} cycles")
 print(f"{'vCPUs':>5} {'zap':>4} {'phase':<9} {'stalls':>7} {'p50 µs':>8} {'p90':>8} {'p99':>8} {'p99.9':>8} {'max':>9}"
       f" {'rate/s':>7} {'zapped':>8} {'floor cyc':>9}")
 for key in sorted({(r["vcpus"], r["zap"]) for r in rows}):
-    runs = [r["data"]["result"] for r in rows if (r["vcpus"], r["zap"]) == key]
+    runs = [r["data"]["detail"] for r in rows if (r["vcpus"], r["zap"]) == key]
     entry = {}
     for index, name in enumerate(("baseline", "churn")):
         phases = [run["phases"][index] for run in runs]

@@ -10,7 +10,7 @@ rows = [json.loads(line) for line in open(raw_path)]
 
 
 def results(case):
-    return [r["data"]["result"] for r in rows if r["case"] == case and r["data"]]
+    return [r["data"]["detail"] for r in rows if r["case"] == case and r["data"]]
 
 
 def med(values):
