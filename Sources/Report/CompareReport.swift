@@ -12,6 +12,17 @@ public enum CompareReport {
         }
         if let order { out += "order: \(order)\n" }
         out += "interval: \(comparison.method)\n"
+        let hosts = comparison.variants.compactMap(\.host)
+        if hosts.count == comparison.variants.count {
+            var table = Table(title: "\nHosts", headers: [""] + comparison.variants.map(\.name))
+            table.alignNumbers = false
+            table.add(["kernel"] + hosts.map(\.kernel))
+            table.add(["cpu"] + hosts.map { "\($0.cpu) (\($0.onlineCPUs))" })
+            table.add(["kvm module"] + hosts.map { $0.kvmModule ?? "none" })
+            table.add(["mmu"] + hosts.map(\.mmuMode))
+            table.add(["thp"] + hosts.map { $0.thpMode ?? "-" })
+            out += table.render()
+        }
         if !comparison.hostDifferences.isEmpty {
             out += "\nHosts differ (these change results):\n" + comparison.hostDifferences.map { "  \($0)\n" }.joined()
         }
