@@ -82,6 +82,15 @@ public final class VirtualMachine: @unchecked Sendable {
         try setMemoryRegion(MemorySlot(slot: slot, guestPhysicalAddress: 0, size: 0, hostAddress: nil))
     }
 
+    /// KVM_CREATE_GUEST_MEMFD: `size` bytes of guest memory the host cannot
+    /// map (closed when the returned descriptor is released).
+    public func createGuestMemfd(size: UInt64) throws(KVMError) -> FileDescriptor {
+        var request = ckvm_create_guest_memfd(size: size, flags: 0, reserved: (0, 0, 0, 0, 0, 0))
+        let raw = ckvm_ioctl_ptr(fd.raw, CKVM_CREATE_GUEST_MEMFD, &request)
+        guard raw >= 0 else { throw KVMError.last("KVM_CREATE_GUEST_MEMFD(\(size) bytes)") }
+        return FileDescriptor(raw)
+    }
+
     public func statsFD() throws(KVMError) -> StatsFile {
         let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
         guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vm)", hint: "this kernel has no binary stats (KVM_CAP_BINARY_STATS_FD)") }

@@ -6,7 +6,7 @@ import VMM
 /// bitmaps allocated once, and checks it against what the guests wrote.
 final class Harvester: @unchecked Sendable {
     // @unchecked: `bitmaps` is touched only by the main thread; vCPU threads
-    // reach `drainRingFull`, whose shared state is behind `pending`.
+    // reach `drainRingFull`, whose shared state is behind `pending` and the ring locks.
     let machine: Machine
     let manualProtect: Bool
     let clearRanges: [[ClearRange]]
@@ -14,6 +14,9 @@ final class Harvester: @unchecked Sendable {
     private(set) var bitmaps: [DirtyBitmap]
     /// Entries drained by vCPU threads whose ring filled mid-iteration.
     private let pending = Locked<[(UInt32, UInt64)]>([])
+    /// One per ring: the main thread may harvest a ring while its vCPU
+    /// drains it after a ring-full exit (concurrent harvesting).
+    private let ringLocks: [Locked<Void>]
 
     init(machine: Machine, manualProtect: Bool, clearChunk: Int?, ringEntries: Int?) throws {
         self.machine = machine
@@ -23,6 +26,7 @@ final class Harvester: @unchecked Sendable {
         }
         rings = try ringEntries.map { entries in try machine.vcpus.map { try DirtyRing(vcpu: $0, entries: entries) } } ?? []
         bitmaps = machine.testSlots.map { DirtyBitmap(pages: $0.pageCount) }
+        ringLocks = rings.map { _ in Locked(()) }
     }
 
     var usesRing: Bool { !rings.isEmpty }
@@ -32,7 +36,7 @@ final class Harvester: @unchecked Sendable {
     /// A failed reset ends the vCPU (it would fill again at once).
     func drainRingFull(vcpu: Int) throws(KVMError) {
         var drained: [(UInt32, UInt64)] = []
-        _ = rings[vcpu].harvest { drained.append(($0, $1)) }
+        ringLocks[vcpu].withLock { _ in _ = rings[vcpu].harvest { drained.append(($0, $1)) } }
         pending.withLock { $0.append(contentsOf: drained) }
         try machine.vm.resetDirtyRings()
     }
@@ -41,7 +45,11 @@ final class Harvester: @unchecked Sendable {
     func get() throws {
         if usesRing {
             for index in bitmaps.indices { bitmaps[index].clearAll() }
-            for ring in rings { _ = ring.harvest(mark) }
+            for (ring, lock) in zip(rings, ringLocks) {
+                var entries: [(UInt32, UInt64)] = []
+                lock.withLock { _ in _ = ring.harvest { entries.append(($0, $1)) } }
+                for (slot, page) in entries { mark(slot, page) }
+            }
             for (slot, page) in pending.withLock({ all in defer { all.removeAll() }; return all }) { mark(slot, page) }
         } else {
             for (index, slot) in machine.testSlots.enumerated() { try machine.vm.getDirtyLog(slot: slot.slot, into: &bitmaps[index]) }

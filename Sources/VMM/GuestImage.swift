@@ -29,6 +29,7 @@ public struct GuestImage: Sendable {
         "jitter": "the jitter probe: times every loop with rdtsc, no exits (see kvmlab jitter)",
         "ping": "exits to the host in a loop, once per --iterations (exit round trips)",
         "passes": "the pass worker: idles until the host asks it through the mailbox to write or verify a region (driven by memslot, populate, teardown)",
+        "dirtier": "writes random pages without pause, stamped with the host's generation (kvmlab check's concurrent harvest)",
         "triple": "clears the IDT and executes UD2: a triple fault (KVM_EXIT_SHUTDOWN)",
         "crwp": "root-reload's guest: toggles CR0.WP at CPL0 when its mailbox says so, else a pass worker (driven by root-reload)",
     ]
@@ -44,6 +45,7 @@ public struct GuestImage: Sendable {
         case "passes": return GuestImage(name: name, blob: kvmlab_guest_passes())
         case "crwp": return GuestImage(name: name, blob: kvmlab_guest_crwp())
         case "triple": return GuestImage(name: name, blob: kvmlab_guest_triple())
+        case "dirtier": return GuestImage(name: name, blob: kvmlab_guest_dirtier())
         default: return nil
         }
     }

@@ -23,7 +23,7 @@ struct Kvmlab: ParsableCommand {
         """,
         version: Kvmlab.version,
         subcommands: [InfoCommand.self, RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
-                      MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self, CompareCommand.self])
+                      MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self, CompareCommand.self, CheckCommand.self])
 }
 
 extension Kvmlab {

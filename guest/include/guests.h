@@ -24,6 +24,7 @@ KVMLAB_DECLARE_GUEST(fault)
 KVMLAB_DECLARE_GUEST(passes)
 KVMLAB_DECLARE_GUEST(crwp)
 KVMLAB_DECLARE_GUEST(triple)
+KVMLAB_DECLARE_GUEST(dirtier)
 extern const unsigned char kvmlab_guest_fault_insn[];
 
 static inline struct kvmlab_guest_blob kvmlab_guest_exceptions(void) {
@@ -56,5 +57,8 @@ static inline struct kvmlab_guest_blob kvmlab_guest_crwp(void) {
 }
 static inline struct kvmlab_guest_blob kvmlab_guest_triple(void) {
     return (struct kvmlab_guest_blob){kvmlab_guest_triple_start, kvmlab_guest_triple_end, 0};
+}
+static inline struct kvmlab_guest_blob kvmlab_guest_dirtier(void) {
+    return (struct kvmlab_guest_blob){kvmlab_guest_dirtier_start, kvmlab_guest_dirtier_end, 0};
 }
 #endif

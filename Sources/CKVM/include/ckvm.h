@@ -42,6 +42,12 @@ struct ckvm_pre_fault_memory {
     uint64_t flags;
     uint64_t padding[5];
 };
+// KVM_CREATE_GUEST_MEMFD (Linux 6.8): a VM ioctl returning a memfd of guest memory.
+struct ckvm_create_guest_memfd {
+    uint64_t size;
+    uint64_t flags;
+    uint64_t reserved[6];
+};
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -74,6 +80,7 @@ static const unsigned long CKVM_GET_TSC_KHZ = KVM_GET_TSC_KHZ;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckvm_pre_fault_memory);
+static const unsigned long CKVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, struct ckvm_create_guest_memfd);
 static const int CKVM_MADV_POPULATE_WRITE = MADV_POPULATE_WRITE;
 
 // _BITUL() constants are not imported by Swift.

@@ -1,0 +1,93 @@
+import Glibc
+import Guests
+import KVM
+import VMM
+
+extension CheckSuite {
+    static let abiChecks: [CheckCase] = [
+        CheckCase("stats_fd_well_formed", "binary stats: unique names, well-formed descriptors, cumulative counters never decrease", quick: true) { _ in
+            try statsCheck()
+        },
+        CheckCase("vcpu_creation", "VMs of 1, 64 and 256 vCPUs (and KVM_CAP_MAX_VCPUS with --full) boot and every vCPU runs", quick: true) { context in
+            let max = try KVMDevice().maxVCPUs
+            var notes: [String] = []
+            for count in Set([1, 64, 256, context.full ? max : 0].filter { $0 > 0 && $0 <= max }).sorted() {
+                var config = LaunchConfig()
+                config.vcpus = count
+                config.memory = UInt64(count) * 4096
+                let lines = Locked(0)
+                let result = try LaunchScenario.run(config) { _, _ in lines.withLock { $0 += 1 } }
+                let said = lines.withLock { $0 }
+                guard result.outcome == .finished, said == count else {
+                    return .fail(notes + ["\(count) vCPUs:", "  expected every vCPU to finish and greet", "  observed \(result.outcome.rawValue), \(said) greetings: \(result.firstProblem ?? "")"])
+                }
+                notes.append("\(count) vCPUs ran")
+            }
+            return .pass(notes + ["KVM_CAP_MAX_VCPUS = \(max)"])
+        },
+        CheckCase("pre_fault_memory", "KVM_PRE_FAULT_MEMORY maps memory so the first pass takes no faults", quick: true) { _ in
+            guard try KVMDevice().check(.preFaultMemory) > 0 else {
+                return .skip("KVM_CAP_PRE_FAULT_MEMORY is 0 on this host (it needs Linux 6.11+ and the TDP MMU)")
+            }
+            var config = PopulateConfig()
+            config.vcpus = 1
+            config.bytesPerVCPU = 8 << 20
+            config.modes = [.kvmPrefault]
+            let result = try PopulateScenario.run(config)
+            if let reason = result.modes.first?.unsupported { return .skip(reason) }
+            guard result.experiment.status == .ok else { return verdict(result.experiment) }
+            let faults = result.modes.first?.firstPass?.stats?["pf_fixed"] ?? 0
+            return expect(faults <= 2048 / 100, "pf_fixed in the first pass after pre-faulting", expected: "≤ 1% of 2048 pages", observed: "\(faults)")
+        },
+        CheckCase("guest_memfd", "KVM_CREATE_GUEST_MEMFD gives a descriptor of the requested size", quick: true) { _ in
+            let device = try KVMDevice()
+            guard device.check(.guestMemfd) > 0 else { return .skip("KVM_CAP_GUEST_MEMFD is 0 on this host") }
+            let vm = try device.createVM()
+            let memfd = try vm.createGuestMemfd(size: 2 << 20)
+            var info = stat()
+            let size = fstat(memfd.raw, &info) == 0 ? Int(info.st_size) : -1
+            return expect(size == 2 << 20, "guest_memfd size", expected: "\(2 << 20) bytes", observed: "\(size) bytes")
+        },
+    ]
+
+    /// Descriptors checked against the data block; two snapshots with a
+    /// guest pass between them: no cumulative counter may go down.
+    static func statsCheck() throws -> CheckVerdict {
+        let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 4 << 20))
+        let files = [("vm", try machine.vm.statsFD())] + (try machine.vcpus.map { ("vcpu \($0.id)", try $0.statsFD()) })
+        var problems: [String] = []
+        for (owner, file) in files {
+            let names = file.schema.descriptors.map(\.name)
+            if Set(names).count != names.count { problems.append("\(owner): duplicate names \(Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())") }
+            var end = 0
+            for descriptor in file.schema.descriptors.sorted(by: { $0.offset < $1.offset }) {
+                if descriptor.kind == nil { problems.append("\(owner): \(descriptor.name) has unknown type \(descriptor.flags & 0xF)") }
+                if descriptor.name.isEmpty || descriptor.count < 1 || descriptor.offset % 8 != 0 || descriptor.offset < end {
+                    problems.append("\(owner): \(descriptor.name.isEmpty ? "(no name)" : descriptor.name) has \(descriptor.count) values at offset \(descriptor.offset), overlapping or misaligned (previous value ends at \(end))")
+                }
+                end = max(end, descriptor.offset + descriptor.count * 8)
+            }
+        }
+        let before = try files.map { try $0.1.snapshot() }
+        try machine.load(GuestImage.builtin("passes")!)
+        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        let driver = PassDriver(machine: machine, runner: runner)
+        try runner.start()
+        for index in machine.vcpus.indices {
+            let region = machine.region(of: index)
+            _ = driver.run(index, Pass(op: PASS_WRITE, gpa: region.gpa, pages: region.size / GuestLayout.pageSize, stamp: 0))
+        }
+        _ = driver.finish()
+        for ((owner, file), earlier) in zip(files, before) {
+            let later = try file.snapshot()
+            for descriptor in file.schema.descriptors where descriptor.kind == .cumulative {
+                let a = earlier.values[descriptor.name] ?? [], b = later.values[descriptor.name] ?? []
+                for (x, y) in zip(a, b) where y < x { problems.append("\(owner): \(descriptor.name) went down from \(x) to \(y)") }
+            }
+        }
+        let total = files.reduce(0) { $0 + $1.1.schema.descriptors.count }
+        return problems.isEmpty
+            ? .pass(["\(total) descriptors in \(files.count) stats fds well formed; no cumulative counter decreased across a guest pass"])
+            : .fail(["expected unique names, known types, 8-byte aligned values that do not overlap, cumulative counters monotonic", "observed:"] + problems.prefix(5).map { "  \($0)" })
+    }
+}

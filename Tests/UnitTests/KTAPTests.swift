@@ -1,0 +1,48 @@
+@testable import Scenarios
+import TestSupport
+import Testing
+@testable import Report
+import VMM
+
+/// kvmlab's KTAP and the reader the integration tests trust it with.
+@Suite struct KTAPTests {
+    static let host = HostFingerprint.current()
+
+    @Test func renderedResultsParseBack() throws {
+        let runs = [
+            CheckRun(name: "a", summary: "", verdict: .pass(["3 checks passed"]), seconds: 0.1),
+            CheckRun(name: "b", summary: "", verdict: .fail(["lost pages:", "  expected 0", "  observed 2"]), seconds: 0.1),
+            CheckRun(name: "c", summary: "", verdict: .skip("no # dirty ring\nhere"), seconds: 0),
+        ]
+        var text = KTAP.header(host: KTAPTests.host, mode: "quick", plan: runs.count)
+        for (index, run) in runs.enumerated() { text += KTAP.result(index + 1, run) }
+        text += KTAP.footer(CheckSuiteResult(mode: "quick", runs: runs, interrupted: false))
+        let document = try KTAPDocument(text)
+        #expect(document.plan == 3)
+        #expect(document.results.map(\.ok) == [true, false, true])
+        #expect(document.results[1].diagnostics == ["lost pages:", "  expected 0", "  observed 2"])
+        #expect(document.results[2].skip == "no   dirty ring here")
+        #expect(document.leading.contains { $0.hasPrefix("host: kernel") })
+        #expect(text.contains("# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0"))
+    }
+
+    /// The reader rejects what is not KTAP, so a passing parse means something.
+    @Test(arguments: [
+        "ok 1 a\n",
+        "KTAP version 1\n1..2\nok 1 a\n",
+        "KTAP version 1\n1..1\nok 2 a\n",
+        "KTAP version 1\n1..1\nok 1 a # TODO later\n",
+        "KTAP version 1\n1..1\nok 1 a\nsomething else\n",
+        "KTAP version 1\nok 1 a\n",
+    ])
+    func malformedKTAPIsRefused(text: String) {
+        #expect(throws: KTAPDocument.Malformed.self) { _ = try KTAPDocument(text) }
+    }
+
+    @Test func everyCheckHasAUniqueKTAPSafeName() {
+        let names = CheckSuite.all.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(names.allSatisfy { $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } })
+        #expect(CheckSuite.all.filter(\.quick).count >= 15)
+    }
+}
