@@ -40,6 +40,7 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         if list {
             var table = Table(headers: ["check", "suite", "what it checks"])
+            table.alignNumbers = false
             for check in CheckSuite.all { table.add([check.name, check.quick ? "quick" : "full", check.summary]) }
             Exit.output(table.render())
             return
