@@ -17,7 +17,7 @@ ARCH := $(shell uname -m)
 DIST_NAME := kvmlab-$(VERSION)-linux-$(ARCH)
 PREFIX ?= /usr/local
 
-.PHONY: all release run test tsan dist install bench guests clean
+.PHONY: all release run test tsan dist install bench pictures guests clean
 
 all:
 	$(SWIFT) build
@@ -66,6 +66,10 @@ tsan:
 
 bench: release
 	bash bench/run.sh
+
+# One picture per experiment under docs/, from short runs (needs root and rsvg-convert).
+pictures: release
+	bash docs/pictures.sh
 
 # Disassembly of every built-in guest, for people reading them.
 guests: all

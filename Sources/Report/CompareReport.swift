@@ -54,6 +54,7 @@ public enum CompareReport {
     /// A figure in its unit, scaled for reading (tables only; JSON keeps SI).
     static func value(_ number: Double?, _ unit: MetricUnit) -> String {
         guard let number else { return "-" }
+        if number == 0 { return "0" }
         switch unit {
         case .seconds:
             let magnitude = abs(number)

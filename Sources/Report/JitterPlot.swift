@@ -1,118 +1,135 @@
 import Glibc
-import Guests
 import Scenarios
+import VMM
 
-/// An SVG of a jitter run: a timeline with one row per vCPU (stall marks
-/// whose height grows with log10 of the stall) and the host operations as
-/// ticks on top, then the gap histograms of both phases side by side.
+/// jitter's picture. A timeline binned per column (each cell coloured by the
+/// worst stall in it; beyond 16 vCPUs a row holds a group of vCPUs, so the
+/// file stays small whatever the duration and vCPU count), the memslot
+/// operations per column above it, the host probe's row where there is
+/// one; then the CDF of stall durations, baseline against churn, on a log
+/// scale; and every gap's log2 histogram per phase.
 public enum JitterPlot {
-    static let width = 1000.0
-    static let left = 60.0
-    static let right = 20.0
-    static let maxRows = 64
+    static let bins = 300
+    static let maxRows = 16
 
-    public static func svg(_ result: JitterResult) -> String {
+    public static func svg(_ result: JitterResult, host: HostFingerprint) -> String {
+        let experiment = result.experiment
         let analysis = JitterAnalysis(result)
-        let rows = min(result.config.vcpus, maxRows)
-        let rowHeight = rows <= 16 ? 24.0 : 12.0
-        let timelineTop = 70.0
-        let timelineHeight = Double(rows) * rowHeight
-        let histogramTop = timelineTop + timelineHeight + 60
-        let histogramHeight = 180.0
-        let height = histogramTop + histogramHeight + 50
+        let timeline = ModelPlot.Panel(wide: true, height: 120 + Double(rows(result).count) * 18) { svg, frame in
+            drawTimeline(&svg, frame, result, analysis)
+        }
+        let cdf = ModelPlot.Panel { svg, frame in
+            var series: [(name: String, values: [Double])] = result.phases.map { phase in (phase.name, phase.stalls.map { analysis.seconds($0.cycles) }) }
+            if result.config.hostProbeCPU != nil {
+                series += result.phases.map { phase in ("\(phase.name), host probe", phase.hostStalls.map { analysis.seconds($0.cycles) }) }
+            }
+            Charts.cdf(&svg, frame, title: "stall durations: does the tail move? (CDF)", unit: .seconds, series: series)
+        }
+        let histograms = ModelPlot.Panel { svg, frame in drawHistograms(&svg, frame, result, analysis) }
+        let summary = Experiment(experiment: experiment.experiment, config: experiment.config, metrics: [], phases: experiment.phases,
+                                 checks: experiment.checks, problems: experiment.problems, interrupted: experiment.status == .interrupted)
+        return ModelPlot.svg(summary, host: host, extra: [timeline, cdf, histograms],
+                             title: "\(result.config.vcpus) vCPUs, \(result.config.operation.rawValue) at \(Int(result.config.rate))/s, SLOT_ZAP_ALL \(result.zapAllQuirk)")
+    }
+
+    /// The timeline's rows: vCPU ranges (one vCPU each up to 16), then the host probe.
+    static func rows(_ result: JitterResult) -> [(label: String, vcpus: ClosedRange<Int>)] {
+        let count = result.config.vcpus
+        let groups = min(count, maxRows)
+        var rows = (0..<groups).map { group -> (String, ClosedRange<Int>) in
+            let first = group * count / groups, last = (group + 1) * count / groups - 1
+            return (first == last ? "vCPU \(first)" : "vCPUs \(first)-\(last)", first...last)
+        }
+        if result.config.hostProbeCPU != nil { rows.append(("host probe", -1 ... -1)) }
+        return rows
+    }
+
+    static func colour(_ micros: Double, threshold: Double, top: Double) -> String {
+        let t = max(0, min(1, log10(max(micros, threshold) / threshold) / max(log10(top / threshold), 1e-9)))
+        let r = 255, g = Int(230 - 200 * t), b = Int(120 - 110 * t)
+        return "#" + [r, g, b].map { String($0, radix: 16).leftPadded(2) }.joined()
+    }
+
+    static func drawTimeline(_ svg: inout SVG, _ frame: Charts.Frame, _ result: JitterResult, _ analysis: JitterAnalysis) {
+        let rows = rows(result)
+        Charts.frame(&svg, frame, title: "stalls over time: each cell the worst stall among its vCPUs in that slice (colour, log µs); red ticks: memslot operations per slice")
+        let left = frame.x + 110, right = frame.x + frame.w - 20, top = frame.y + 60
         let span = max(analysis.time(result.phases.last!.endTSC), 1e-9)
-        let plotWidth = width - left - right
-        func x(_ seconds: Double) -> Double { left + seconds / span * plotWidth }
-
-        var svg = """
-        <?xml version="1.0" encoding="UTF-8"?>
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="11">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(left)" y="20" font-size="14">\(escape("kvmlab jitter: \(result.config.vcpus) vCPUs, \(result.config.operation.rawValue) at \(Int(result.config.rate))/s, SLOT_ZAP_ALL \(result.zapAllQuirk)"))</text>
-        <text x="\(left)" y="38">stalls above \(fmt(result.config.thresholdMicros)) µs per vCPU (mark height ~ log10 µs); host operations as red ticks</text>
-
-        """
-        let churnStart = x(analysis.time((result.churn ?? result.baseline).startTSC))
-        if result.churn != nil { svg += "<rect x=\"\(fmt(churnStart))\" y=\"\(fmt(timelineTop))\" width=\"\(fmt(left + plotWidth - churnStart))\" height=\"\(fmt(timelineHeight))\" fill=\"#fff4e0\"/>\n" }
-        svg += "<text x=\"\(fmt(left + 4))\" y=\"\(fmt(timelineTop - 4))\">baseline</text><text x=\"\(fmt(churnStart + 4))\" y=\"\(fmt(timelineTop - 4))\">churn</text>\n"
-        for row in 0..<rows where rows <= 16 || row % 8 == 0 {
-            svg += "<text x=\"\(fmt(left - 6))\" y=\"\(fmt(timelineTop + (Double(row) + 0.8) * rowHeight))\" text-anchor=\"end\">vCPU \(row)</text>\n"
+        let binWidth = (right - left) / Double(bins)
+        func bin(_ tsc: UInt64) -> Int { max(0, min(bins - 1, Int(analysis.time(tsc) / span * Double(bins)))) }
+        if let churn = result.churn {
+            let x = left + analysis.time(churn.startTSC) / span * (right - left)
+            svg.rect(x, top - 26, right - x, Double(rows.count) * 18 + 26, fill: "#fff4e0")
+            svg.text(x + 4, top - 14, "churn", size: 11)
         }
-        for phase in result.phases {
-            for op in phase.ops {
-                svg += "<line x1=\"\(fmt(x(analysis.time(op.startTSC))))\" y1=\"\(fmt(timelineTop - 2))\" x2=\"\(fmt(x(analysis.time(op.startTSC))))\" y2=\"\(fmt(timelineTop + 4))\" stroke=\"#c00\" stroke-width=\"0.5\"/>\n"
-            }
-            for stall in phase.stalls {
-                let row = Double(stall.vcpu % maxRows)
-                let micros = analysis.seconds(stall.cycles) * 1e6
-                let mark = min(rowHeight - 2, max(2, log10(max(micros, 1)) * 3))
-                let base = timelineTop + (row + 1) * rowHeight - 1
-                let sx = fmt(x(analysis.time(stall.endTSC)))
-                svg += "<line x1=\"\(sx)\" y1=\"\(fmt(base))\" x2=\"\(sx)\" y2=\"\(fmt(base - mark))\" stroke=\"#1f4e9c\" stroke-width=\"1\"/>\n"
-            }
+        svg.text(left + 4, top - 14, "baseline", size: 11)
+        var opCounts = [Int](repeating: 0, count: bins)
+        for phase in result.phases { for op in phase.ops { opCounts[bin(op.startTSC)] += 1 } }
+        let busiest = Double(opCounts.max() ?? 1)
+        for (index, count) in opCounts.enumerated() where count > 0 {
+            let height = 8 * Double(count) / max(busiest, 1)
+            svg.rect(left + Double(index) * binWidth, top - 2 - height, max(binWidth - 0.5, 0.5), height, fill: "#c00")
         }
-        svg += axis(top: timelineTop + timelineHeight, span: span, x: x)
-
-        // Histograms: log2 gap buckets, bar height ~ log10(count + 1).
-        let phases = result.phases
-        let histograms = phases.map { JitterAnalysis.total($0.buckets) }
-        let used = histograms.flatMap { $0.enumerated().filter { $0.element > 0 }.map(\.offset) }
-        let first = used.min() ?? 0, last = used.max() ?? 0
-        let bucketCount = Double(last - first + 1)
-        let panelWidth = (plotWidth - 40) / 2
-        let topCount = log10(Double(histograms.flatMap { $0 }.max() ?? 1) + 1)
-        for (index, histogram) in histograms.enumerated() {
-            let panelLeft = left + Double(index) * (panelWidth + 40)
-            svg += "<text x=\"\(fmt(panelLeft))\" y=\"\(fmt(histogramTop - 8))\">\(phases[index].name): gaps per log2 bucket (log10 count)</text>\n"
-            svg += "<line x1=\"\(fmt(panelLeft))\" y1=\"\(fmt(histogramTop + histogramHeight))\" x2=\"\(fmt(panelLeft + panelWidth))\" y2=\"\(fmt(histogramTop + histogramHeight))\" stroke=\"black\"/>\n"
-            let barWidth = panelWidth / bucketCount
-            for bucket in first...last {
-                let count = histogram[bucket]
-                let barHeight = count == 0 ? 0 : log10(Double(count) + 1) / max(topCount, 1e-9) * histogramHeight
-                let bx = panelLeft + Double(bucket - first) * barWidth
-                svg += "<rect x=\"\(fmt(bx))\" y=\"\(fmt(histogramTop + histogramHeight - barHeight))\" width=\"\(fmt(max(1, barWidth - 1)))\" height=\"\(fmt(barHeight))\" fill=\"\(index == 0 ? "#6a9" : "#d84")\"><title>\(escape(bucketLabel(bucket, khz: result.tscKHz))): \(count)</title></rect>\n"
-                if (bucket - first) % max(1, Int(bucketCount / 6)) == 0 {
-                    svg += "<text x=\"\(fmt(bx))\" y=\"\(fmt(histogramTop + histogramHeight + 14))\">\(escape(bucketLabel(bucket, khz: result.tscKHz)))</text>\n"
+        let all = result.phases.flatMap { $0.stalls + $0.hostStalls }
+        let topMicros = max(analysis.seconds(all.map(\.cycles).max() ?? 1) * 1e6, result.config.thresholdMicros * 10)
+        for (row, entry) in rows.enumerated() {
+            let y = top + Double(row) * 18
+            svg.text(left - 6, y + 13, entry.label, size: 10, anchor: "end")
+            var worst = [UInt64](repeating: 0, count: bins)
+            for phase in result.phases {
+                for stall in entry.vcpus.lowerBound < 0 ? phase.hostStalls : phase.stalls where entry.vcpus.contains(stall.vcpu) {
+                    let cell = bin(stall.endTSC)
+                    worst[cell] = max(worst[cell], stall.cycles)
                 }
             }
-        }
-        svg += "</svg>\n"
-        return svg
-    }
-
-    static func axis(top: Double, span: Double, x: (Double) -> Double) -> String {
-        var out = "<line x1=\"\(fmt(x(0)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(x(span)))\" y2=\"\(fmt(top))\" stroke=\"black\"/>\n"
-        let step = max(1, (span / 10).rounded(.up))
-        var tick = 0.0
-        while tick <= span {
-            out += "<line x1=\"\(fmt(x(tick)))\" y1=\"\(fmt(top))\" x2=\"\(fmt(x(tick)))\" y2=\"\(fmt(top + 4))\" stroke=\"black\"/>"
-            out += "<text x=\"\(fmt(x(tick)))\" y=\"\(fmt(top + 16))\" text-anchor=\"middle\">\(Int(tick)) s</text>\n"
-            tick += step
-        }
-        return out
-    }
-
-    /// A bucket's lower bound as a time.
-    static func bucketLabel(_ bucket: Int, khz: Int) -> String {
-        let seconds = Double(UInt64(1) << UInt64(min(bucket, 62))) / (Double(khz) * 1000)
-        if seconds < 1e-6 { return "\(Int((seconds * 1e9).rounded())) ns" }
-        if seconds < 1e-3 { return "\(fmt(seconds * 1e6)) µs" }
-        return "\(fmt(seconds * 1e3)) ms"
-    }
-
-    static func fmt(_ value: Double) -> String { Format.fixed(value, 1) }
-
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(character)
+            for (index, cycles) in worst.enumerated() where cycles > 0 {
+                svg.rect(left + Double(index) * binWidth, y + 2, max(binWidth, 0.5), 14,
+                         fill: colour(analysis.seconds(cycles) * 1e6, threshold: result.config.thresholdMicros, top: topMicros))
             }
         }
-        return out
+        let axisY = top + Double(rows.count) * 18 + 4
+        let scale = Charts.Scale(low: 0, high: span, log: false, from: left, to: right)
+        svg.line(left, axisY, right, axisY, stroke: "#666")
+        for tick in Charts.ticks(low: 0, high: span, log: false) {
+            svg.line(scale.map(tick), axisY, scale.map(tick), axisY + 4, stroke: "#666")
+            svg.text(scale.map(tick), axisY + 16, "\(Format.fixed(tick, tick == tick.rounded() ? 0 : 1)) s", size: 10, anchor: "middle")
+        }
+        for (index, micros) in [result.config.thresholdMicros, sqrt(result.config.thresholdMicros * topMicros), topMicros].enumerated() {
+            let x = right - 260 + Double(index) * 90
+            svg.rect(x, axisY + 24, 12, 12, fill: colour(micros, threshold: result.config.thresholdMicros, top: topMicros))
+            svg.text(x + 16, axisY + 34, "≤ \(Charts.formatValue(micros / 1e6, unit: .seconds))", size: 10)
+        }
     }
+
+    /// log2 gap histograms, bar height ~ log10(count + 1), with y labels.
+    static func drawHistograms(_ svg: inout SVG, _ frame: Charts.Frame, _ result: JitterResult, _ analysis: JitterAnalysis) {
+        Charts.frame(&svg, frame, title: "every gap between probe loops, per log2 bucket (count, log scale)")
+        let histograms = result.phases.map { JitterAnalysis.total($0.buckets) }
+        let used = histograms.flatMap { $0.enumerated().filter { $0.element > 0 }.map(\.offset) }
+        guard let first = used.min(), let last = used.max() else { return }
+        let topCount = Double(histograms.flatMap { $0 }.max() ?? 1)
+        let ys = Charts.Scale(low: 1, high: max(topCount + 1, 10), log: true, from: frame.bottom, to: frame.top + 20)
+        Charts.yAxis(&svg, frame, ys, unit: .count, label: "")
+        let slots = Double(last - first + 1)
+        let groupWidth = (frame.right - frame.left) / slots
+        svg.line(frame.left, frame.bottom, frame.right, frame.bottom, stroke: "#666")
+        let labelEvery = max(1, Int((slots / 8).rounded(.up)))
+        for bucket in first...last {
+            let x = frame.left + Double(bucket - first) * groupWidth
+            for (phase, histogram) in histograms.enumerated() where histogram[bucket] > 0 {
+                let barWidth = groupWidth / Double(histograms.count)
+                let y = ys.map(Double(histogram[bucket]) + 1)
+                svg.rect(x + Double(phase) * barWidth, y, max(barWidth - 1, 0.5), frame.bottom - y, fill: Charts.palette[phase])
+            }
+            if (bucket - first) % labelEvery == 0 {
+                let seconds = Double(UInt64(1) << UInt64(min(bucket, 62))) / (Double(result.tscKHz) * 1000)
+                svg.text(x + groupWidth / 2, frame.bottom + 16, Charts.formatValue(seconds, unit: .seconds), size: 10, anchor: "middle")
+            }
+        }
+        Charts.legend(&svg, frame, result.phases.map(\.name))
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

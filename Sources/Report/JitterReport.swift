@@ -21,6 +21,12 @@ public enum JitterReport {
                 phase.rounds > 0 ? Format.fixed(phase.roundsPerSecond, 1) : "-",
                 phase.stallsPerRound.map { Format.fixed($0, 2) } ?? "-",
                 phase.worstVCPU.map { "\($0.vcpu) (\(Format.micros($0.maxStallSeconds)) µs)" } ?? "-"])
+            if let cpu = summary.hostProbeCPU {
+                let h = phase.hostStallSeconds
+                stalls.add(["\(phase.name), host probe on CPU \(cpu)", "\(phase.hostStalls ?? 0)"]
+                           + [h?.p50, h?.p90, h?.p99, h?.p999, h?.max].map { $0.map(Format.micros) ?? "-" }
+                           + ["", phase.hostStallsPerRound.map { Format.fixed($0, 2) } ?? "-", ""])
+            }
         }
         out += stalls.render()
         var gaps = Table(title: "\nEvery gap between probe loops, all vCPUs (µs; log2-bucket upper bounds below the threshold, exact above)",
@@ -58,10 +64,11 @@ public enum JitterReport {
                 let time = analysis.time(op.startTSC)
                 rows.append((time, "op,\(phase.name),,\(fixed9(time)),\(fixed3(analysis.seconds(op.endTSC &- op.startTSC) * 1e6)),\(op.kind),\(index)"))
             }
-            for stall in phase.stalls {
+            for stall in phase.stalls + phase.hostStalls {
                 let time = analysis.time(stall.endTSC &- stall.cycles)
                 let op = analysis.attribute(stall, ops: phase.ops).map(String.init) ?? ""
-                rows.append((time, "stall,\(phase.name),\(stall.vcpu),\(fixed9(time)),\(fixed3(analysis.seconds(stall.cycles) * 1e6)),stall,\(op)"))
+                let (record, who) = stall.vcpu < 0 ? ("host-stall", "host") : ("stall", "\(stall.vcpu)")
+                rows.append((time, "\(record),\(phase.name),\(who),\(fixed9(time)),\(fixed3(analysis.seconds(stall.cycles) * 1e6)),stall,\(op)"))
             }
         }
         return "record,phase,vcpu,time_s,duration_us,kind,op_index\n" + rows.sorted { $0.0 < $1.0 }.map { $0.1 + "\n" }.joined()

@@ -21,6 +21,10 @@ public struct JitterPhaseSummary: Encodable, Sendable {
     /// Percentiles of the stalls themselves (gaps above the threshold).
     public let stallSeconds: Percentiles?
     public let stalls: Int
+    /// The host probe's gaps above the threshold (nil without --host-probe).
+    public let hostStallSeconds: Percentiles?
+    public let hostStalls: Int?
+    public let hostStallsPerRound: Double?
     public let rounds: Int
     public let roundsPerSecond: Double
     public let ioctls: Int
@@ -46,6 +50,7 @@ public struct JitterSummary: Encodable, Sendable {
     public let realtime: String
     public let phases: [JitterPhaseSummary]
     public let lostStalls: Int
+    public let hostProbeCPU: Int?
     public let loopsMatchBuckets: Bool
     public let touchesMatchLoops: Bool
 
@@ -63,7 +68,8 @@ public struct JitterSummary: Encodable, Sendable {
         offsetUncertaintySeconds = analysis.seconds(result.offsetUncertainty)
         zapAllQuirk = result.zapAllQuirk
         realtime = result.realtime
-        phases = result.phases.map { analysis.summarize($0) }
+        phases = result.phases.map { analysis.summarize($0, probing: result.config.hostProbeCPU != nil) }
+        hostProbeCPU = result.config.hostProbeCPU
         lostStalls = result.lostStalls
         loopsMatchBuckets = result.finalLoops == result.finalBucketSums
         touchesMatchLoops = result.finalLoops == result.finalTouches
@@ -74,7 +80,7 @@ public struct JitterSummary: Encodable, Sendable {
 /// Shared arithmetic: TSC conversion, percentiles, attribution.
 
 extension JitterAnalysis {
-    func summarize(_ phase: JitterPhase) -> JitterPhaseSummary {
+    func summarize(_ phase: JitterPhase, probing: Bool) -> JitterPhaseSummary {
         let gaps = gapDistribution(phase)
         let duration = seconds(phase.endTSC &- phase.startTSC)
         let attributed = phase.stalls.filter { attribute($0, ops: phase.ops) != nil }.count
@@ -91,7 +97,12 @@ extension JitterAnalysis {
             name: phase.name, seconds: duration, loops: phase.loops.reduce(0, &+), gapSeconds: gaps.percentiles,
             medianGapCycles: gaps.percentiles.map { $0.p50 * Double(tscKHz) * 1000 },
             stallSeconds: Percentiles(phase.stalls.map { seconds($0.cycles) }),
-            stalls: phase.stalls.count, rounds: phase.rounds, roundsPerSecond: Double(phase.rounds) / max(duration, 1e-9),
+            stalls: phase.stalls.count,
+            hostStallSeconds: probing ? Percentiles(phase.hostStalls.map { seconds($0.cycles) }) : nil,
+            hostStalls: probing ? phase.hostStalls.count : nil,
+            hostStallsPerRound: probing && phase.rounds > 0
+                ? Double(phase.hostStalls.filter { attribute($0, ops: phase.ops) != nil }.count) / Double(phase.rounds) : nil,
+            rounds: phase.rounds, roundsPerSecond: Double(phase.rounds) / max(duration, 1e-9),
             ioctls: phase.ops.count, attributedStalls: attributed,
             stallsPerRound: phase.rounds > 0 ? Double(attributed) / Double(phase.rounds) : nil,
             worstVCPU: worst, ioctlSeconds: ioctls, stats: phase.stats)

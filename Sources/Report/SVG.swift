@@ -38,6 +38,10 @@ struct SVG {
         body += "<rect x=\"\(SVG.number(x))\" y=\"\(SVG.number(y))\" width=\"\(SVG.number(max(0, w)))\" height=\"\(SVG.number(max(0, h)))\" fill=\"\(fill)\" stroke=\"\(stroke)\"/>\n"
     }
 
+    mutating func polyline(_ points: String, stroke: String, width: Double = 1.5) {
+        body += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(SVG.number(width))\"/>\n"
+    }
+
     mutating func circle(_ x: Double, _ y: Double, _ r: Double, fill: String) {
         body += "<circle cx=\"\(SVG.number(x))\" cy=\"\(SVG.number(y))\" r=\"\(SVG.number(r))\" fill=\"\(fill)\" fill-opacity=\"0.75\"/>\n"
     }

@@ -1,15 +1,17 @@
-import Glibc
 import Synchronization
 import VMM
 
-/// A host thread that does nothing but read the clock in a loop, pinned to
-/// one CPU, and records every gap between two reads longer than a
-/// threshold: the time something else (a thread or the kernel on its
-/// behalf) kept it off that CPU.
+/// A host thread that does nothing but read a clock in a loop, pinned to one
+/// CPU, and records every gap between two reads longer than a threshold:
+/// the time something else (a thread, or the kernel on its behalf) kept it
+/// off that CPU. Teardown runs it on CLOCK_MONOTONIC nanoseconds, jitter on
+/// the TSC, so its gaps line up with the vCPUs' stalls.
 final class GapProbe: @unchecked Sendable {
-    // @unchecked: only the probe thread writes the buffers, publishing each entry with a release store of `recorded`.
-    let thresholdNanos: UInt64
+    // @unchecked: only the probe thread writes the buffers, publishing each
+    // entry with a release store of `recorded`; readers load it acquiring.
+    let threshold: UInt64
     let capacity: Int
+    private let clock: @Sendable () -> UInt64
     private let ends: UnsafeMutablePointer<UInt64>
     private let lengths: UnsafeMutablePointer<UInt64>
     private let recorded = Atomic<Int>(0)
@@ -17,9 +19,11 @@ final class GapProbe: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var thread: JoinableThread?
 
-    init(thresholdNanos: UInt64, capacity: Int = 1 << 20) {
-        self.thresholdNanos = thresholdNanos
+    /// `threshold` and every time are in `clock`'s ticks.
+    init(threshold: UInt64, capacity: Int = 1 << 20, clock: @escaping @Sendable () -> UInt64) {
+        self.threshold = threshold
         self.capacity = capacity
+        self.clock = clock
         ends = .allocate(capacity: capacity)
         lengths = .allocate(capacity: capacity)
     }
@@ -35,13 +39,13 @@ final class GapProbe: @unchecked Sendable {
     }
 
     private func probe() {
-        var last = Stopwatch.now()
+        var last = clock()
         var count = 0
         var iterations: UInt64 = 0
         while !stopping.load(ordering: .relaxed) {
-            let now = Stopwatch.now()
-            let gap = now - last
-            if gap > thresholdNanos && count < capacity {
+            let now = clock()
+            let gap = now &- last
+            if gap > threshold && count < capacity {
                 ends[count] = now
                 lengths[count] = gap
                 count += 1
@@ -64,11 +68,11 @@ final class GapProbe: @unchecked Sendable {
     /// True when the buffer filled and later gaps went unrecorded.
     var overflowed: Bool { recorded.load(ordering: .acquiring) >= capacity }
 
-    /// Gaps (ns) that overlap [start, end] in CLOCK_MONOTONIC nanoseconds.
-    func gaps(from start: UInt64, to end: UInt64) -> [UInt64] {
-        var result: [UInt64] = []
+    /// Gaps (end, length in ticks) that overlap [start, end].
+    func gaps(from start: UInt64, to end: UInt64) -> [(end: UInt64, length: UInt64)] {
+        var result: [(end: UInt64, length: UInt64)] = []
         for index in 0..<recorded.load(ordering: .acquiring) where ends[index] > start && ends[index] - lengths[index] < end {
-            result.append(lengths[index])
+            result.append((ends[index], lengths[index]))
         }
         return result
     }

@@ -42,6 +42,9 @@ public struct JitterConfig: Sendable {
     /// ended and ended no more than this long before it began.
     public var windowMicros: Double = 1000
     public var eventCapacity = 2048
+    /// Also probe the host: a thread pinned to this CPU records its own
+    /// scheduling gaps (the "other tasks" memslot changes disturb).
+    public var hostProbeCPU: Int?
 
     public init() {}
 }
@@ -80,6 +83,8 @@ public struct JitterPhase: Sendable {
     public let buckets: [[UInt64]]
     public let loops: [UInt64]
     public let stalls: [JitterStall]
+    /// The host probe's gaps above the threshold (vcpu -1), host TSC.
+    public let hostStalls: [JitterStall]
     public let ops: [JitterOp]
     /// Operation rounds started (one round may be several ioctls).
     public let rounds: Int
@@ -120,6 +125,7 @@ public enum JitterScenario {
             throw ConfigError("the event ring takes a power of two from 16 to \(MB_EVENTS_MAX)")
         }
         _ = try PinPlan(config.pin, vcpus: config.vcpus)
+        if let cpu = config.hostProbeCPU { try PinPlan.checkCPUs([cpu]) }
     }
 
     public static func run(_ config: JitterConfig) throws -> JitterResult {
@@ -143,6 +149,7 @@ final class JitterRun {
     let tscSource: String
     let thresholdCycles: UInt64
     let offsetUncertainty: UInt64
+    let hostProbe: GapProbe?
 
     init(config: JitterConfig, device: KVMDevice) throws {
         self.config = config
@@ -172,6 +179,8 @@ final class JitterRun {
         timer = PhaseTimer(machine: machine)
         collector = StallCollector(machine: machine, offsets: offsets, capacity: config.eventCapacity)
         runner = VCPURunner(machine: machine) { _, _ in .resume }
+        let threshold = thresholdCycles
+        hostProbe = config.hostProbeCPU.map { _ in GapProbe(threshold: threshold) { HostTSC.now() } }
     }
 
     var running: Bool { runner.endedCount == 0 && runner.stopRequested == nil }
@@ -180,6 +189,8 @@ final class JitterRun {
         if let main = pins.main { JoinableThread.pinCurrent(to: main) }
         let realtime = config.realtime ? Realtime.enable() : "off"
         defer { if config.realtime { Realtime.disable() } }
+        if let probe = hostProbe, let cpu = config.hostProbeCPU { try probe.start(cpu: cpu) }
+        defer { hostProbe?.stop() }
         try runner.start(pin: pins.vcpus)
         warmUp()
         let baseline = measure("baseline", churn: false)
@@ -235,7 +246,10 @@ final class JitterRun {
         return JitterPhase(name: name, startTSC: start, endTSC: stop,
                            buckets: zip(collector.buckets(), bucketsBefore).map { zip($0, $1).map { $0 &- $1 } },
                            loops: zip(collector.loops(), loopsBefore).map { $0 &- $1 },
-                           stalls: collector.stalls(from: start, to: stop), ops: ops, rounds: rounds, stats: stats)
+                           stalls: collector.stalls(from: start, to: stop),
+                           hostStalls: (hostProbe?.gaps(from: start, to: stop) ?? []).filter { $0.end >= start && $0.end < stop }
+                               .map { JitterStall(vcpu: -1, endTSC: $0.end, cycles: $0.length) },
+                           ops: ops, rounds: rounds, stats: stats)
     }
 }
 
@@ -256,6 +270,19 @@ extension JitterResult: ExperimentResult {
                 Metric("gap_seconds", "Every gap between probe loops (log2 buckets below the threshold, exact above; value: median)",
                        unit: .seconds, better: .lower, labels: labels, distribution: analysis.gapDistribution(phase)),
             ]
+            if config.hostProbeCPU != nil {
+                let host = Distribution(samples: phase.hostStalls.map { analysis.seconds($0.cycles) })
+                metrics += [
+                    Metric("host_stall_seconds", "Gaps of a host thread pinned beside the vCPUs (value: median)", unit: .seconds, better: .lower,
+                           labels: labels, distribution: host),
+                    Metric("host_stalls", "Host probe gaps above the threshold", unit: .count, better: .lower, labels: labels, value: Double(host.count)),
+                ]
+                if phase.rounds > 0 {
+                    let attributed = phase.hostStalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
+                    metrics.append(Metric("host_stalls_per_round", "Host probe gaps attributed to an operation, per round", unit: .ratio,
+                                          better: .lower, labels: labels, value: Double(attributed) / Double(phase.rounds)))
+                }
+            }
             if phase.rounds > 0 {
                 let seconds = analysis.seconds(phase.endTSC &- phase.startTSC)
                 let attributed = phase.stalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
@@ -281,6 +308,7 @@ extension JitterResult: ExperimentResult {
             "vcpus": "\(config.vcpus)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
             "rate": "\(config.rate)", "op": config.operation.rawValue, "threshold_seconds": "\(config.thresholdMicros / 1e6)",
             "zap_all": config.noZapAll ? "off" : "on", "window_seconds": "\(config.windowMicros / 1e6)",
+            "host_probe_cpu": config.hostProbeCPU.map(String.init) ?? "none",
         ], metrics: metrics, phases: phases.map { PhaseRecord(name: $0.name, seconds: analysis.seconds($0.endTSC &- $0.startTSC), stats: $0.stats) },
            checks: checks, problems: problems, interrupted: interrupted)
     }

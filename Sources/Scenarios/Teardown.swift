@@ -140,7 +140,7 @@ public enum TeardownScenario {
                                steps: [], windows: [], probeLoops: 0, probeOverflowed: false,
                                problem: populated.ending.problem, interrupted: populated.ending.interrupted)
         }
-        let probe = GapProbe(thresholdNanos: UInt64(config.thresholdMicros * 1000))
+        let probe = GapProbe(threshold: UInt64(config.thresholdMicros * 1000)) { Stopwatch.now() }
         try probe.start(cpu: cpu)
         let baseline = UInt64(config.baselineSeconds * 1e9)
         // Everything below runs on a thread pinned to the probe's CPU.
@@ -162,7 +162,7 @@ public enum TeardownScenario {
         return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, residentBytes: residentBytes,
                            steps: remains.steps,
                            windows: remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
-                                                                      gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0) / 1e9 }) },
+                                                                      gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) },
                            probeLoops: probe.loopCount, probeOverflowed: probe.overflowed, problem: nil, interrupted: false)
     }
 

@@ -58,7 +58,7 @@ struct DirtyLogCommand: ParsableCommand {
         config.cpl = cpl
         config.keepRunning = keepRunning
         let result = try DirtyLogScenario.run(config)
-        try Output.experiment("dirty-log", result, options: output) { DirtyLogReport.text(result) }
+        try Output.experiment("dirty-log", result, options: output, picture: { DirtyLogPlot.svg(result, host: $0) }) { DirtyLogReport.text(result) }
     }
 }
 

@@ -34,8 +34,9 @@ struct JitterCommand: ParsableCommand {
     @Flag(help: "Disable KVM_X86_QUIRK_SLOT_ZAP_ALL (deleting a slot then zaps only its pages).") var noZapAll = false
     @Option(name: .customShort("c"), help: "Pin vCPUs to these CPUs, then optionally the main thread.") var pin: CPUListArgument?
     @Flag(help: "Run the main thread SCHED_FIFO, where permitted.") var rt = false
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also probe the host: a thread pinned to CPU records its own gaps, reported and attributed like the vCPUs' stalls.", valueName: "CPU"),
+            transform: Bounded.int("--host-probe", 0...4095)) var hostProbe: Int?
     @Option(help: "Write every stall and operation to this CSV file.") var events: String?
-    @Option(help: "Write an SVG timeline and histograms to this file.") var svg: String?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -51,13 +52,14 @@ struct JitterCommand: ParsableCommand {
         config.noZapAll = noZapAll
         config.pin = pin?.cpus ?? []
         config.realtime = rt
-        for path in [events, svg].compactMap({ $0 }) where !HostFiles.canCreate(path) {
-            throw ConfigError("cannot write \(path): its directory is missing or not writable")
+        config.hostProbeCPU = hostProbe
+        if let events, !HostFiles.canCreate(events) {
+            throw ConfigError("cannot write \(events): its directory is missing or not writable")
         }
         let result = try JitterScenario.run(config)
         if let events { try HostFiles.writeAtomically(events, JitterReport.csv(result)) }
-        if let svg { try HostFiles.writeAtomically(svg, JitterPlot.svg(result)) }
-        try Output.experiment("jitter", result, detail: JitterSummary(result), options: output) { JitterReport.text(result) }
+        try Output.experiment("jitter", result, detail: JitterSummary(result), options: output,
+                              picture: { JitterPlot.svg(result, host: $0) }) { JitterReport.text(result) }
     }
 }
 

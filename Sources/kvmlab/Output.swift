@@ -8,12 +8,13 @@ struct OutputOptions: ParsableArguments {
     @Flag(help: "Print one JSON document (schema kvmlab/2) instead of tables.") var json = false
     @Option(help: ArgumentHelp("Also write the metrics in the Prometheus text format to FILE, atomically (for node_exporter's textfile collector).",
                                valueName: "FILE")) var openmetrics: String?
+    @Option(help: ArgumentHelp("Also draw the run as an SVG picture in FILE.", valueName: "FILE")) var svg: String?
     @Flag(help: "No progress lines on stderr.") var quiet = false
 
     func validate() throws {
         Progress.shared.enable(quiet: quiet)
-        if let openmetrics, !HostFiles.canCreate(openmetrics) {
-            throw ValidationError("cannot write \(openmetrics): its directory is missing or not writable")
+        for path in [openmetrics, svg].compactMap({ $0 }) where !HostFiles.canCreate(path) {
+            throw ValidationError("cannot write \(path): its directory is missing or not writable")
         }
     }
 }
@@ -22,23 +23,30 @@ struct OutputOptions: ParsableArguments {
 /// its status into the exit status.
 enum Output {
     static func experiment<R: ExperimentResult, D: Encodable>(_ command: String, _ result: R, detail: D, options: OutputOptions,
-                                                            text: () -> String) throws {
+                                                            picture: ((HostFingerprint) -> String)? = nil, text: () -> String) throws {
         let experiment = result.experiment
         let host = HostFingerprint.current()
-        try publish(experiment, host: host, options: options)
+        try publish(experiment, host: host, options: options, picture: picture)
         Exit.output(options.json ? try JSONDocument(command: command, host: host, experiment: experiment, detail: detail).render() : text())
         try Exit.check(experiment.status)
     }
 
     /// The metrics file, written before anything else: a run that failed or
     /// was interrupted still publishes what it measured.
-    static func publish(_ experiment: Experiment, host: HostFingerprint, options: OutputOptions) throws {
-        guard let path = options.openmetrics else { return }
-        try HostFiles.writeAtomically(path, OpenMetrics.text(experiment, host: host, timestamp: HostClock.unixTime()))
+    /// The picture too: the experiment's own, else the model's.
+    static func publish(_ experiment: Experiment, host: HostFingerprint, options: OutputOptions,
+                        picture: ((HostFingerprint) -> String)? = nil) throws {
+        if let path = options.openmetrics {
+            try HostFiles.writeAtomically(path, OpenMetrics.text(experiment, host: host, timestamp: HostClock.unixTime()))
+        }
+        if let path = options.svg {
+            try HostFiles.writeAtomically(path, picture?(host) ?? ModelPlot.svg(experiment, host: host))
+        }
     }
 
     /// Results that are their own JSON detail.
-    static func experiment<R: ExperimentResult & Encodable>(_ command: String, _ result: R, options: OutputOptions, text: () -> String) throws {
-        try experiment(command, result, detail: result, options: options, text: text)
+    static func experiment<R: ExperimentResult & Encodable>(_ command: String, _ result: R, options: OutputOptions,
+                                                            picture: ((HostFingerprint) -> String)? = nil, text: () -> String) throws {
+        try experiment(command, result, detail: result, options: options, picture: picture, text: text)
     }
 }

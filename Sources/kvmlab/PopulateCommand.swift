@@ -34,7 +34,8 @@ struct PopulateCommand: ParsableCommand {
         config.backing = backing
         if !mode.isEmpty { config.modes = mode }
         let result = try PopulateScenario.run(config)
-        try Output.experiment("populate", result, detail: PopulateSummary(result), options: output) { PopulateReport.text(result) }
+        try Output.experiment("populate", result, detail: PopulateSummary(result), options: output,
+                              picture: { PopulatePlot.svg(result, host: $0) }) { PopulateReport.text(result) }
     }
 }
 

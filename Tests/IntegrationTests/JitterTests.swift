@@ -84,6 +84,21 @@ struct JitterTests {
         #expect(result.baseline.ops.isEmpty)
     }
 
+    /// A host probe sharing vCPU 0's CPU is descheduled by it: its gaps are
+    /// recorded, reported and written to the CSV as host-stall records.
+    @Test func hostProbeBesideAVCPURecordsItsGaps() throws {
+        let result = try JitterScenario.run(config { $0.vcpus = 1; $0.pin = [0]; $0.hostProbeCPU = 0; $0.duration = 0.5 })
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems)")
+        let gaps = result.phases.reduce(0) { $0 + $1.hostStalls.count }
+        #expect(gaps > 0)
+        #expect(result.phases.allSatisfy { $0.hostStalls.allSatisfy { $0.vcpu == -1 && $0.cycles > result.thresholdCycles } })
+        #expect(result.experiment.metric("host_stalls{phase=churn}") != nil)
+        let csv = JitterReport.csv(result)
+        #expect(csv.split(separator: "\n").filter { $0.hasPrefix("host-stall,") }.count == gaps)
+        let without = try JitterScenario.run(config { $0.duration = 0.2 })
+        #expect(without.phases.allSatisfy(\.hostStalls.isEmpty) && without.experiment.metric("host_stalls{phase=churn}") == nil)
+    }
+
     @Test func csvIsOrderedAndMatchesTheSummary() throws {
         let result = try JitterScenario.run(config())
         let summary = JitterSummary(result)
@@ -107,11 +122,13 @@ struct JitterTests {
 
     @Test func svgIsWellFormed() throws {
         let result = try JitterScenario.run(config())
-        let svg = JitterPlot.svg(result)
+        let svg = JitterPlot.svg(result, host: .current())
         let parser = XMLParser(data: Data(svg.utf8))
         #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
-        #expect(svg.contains("<svg") && svg.contains("</svg>"))
-        #expect(svg.components(separatedBy: "stroke=\"#1f4e9c\"").count - 1 == result.phases.reduce(0) { $0 + $1.stalls.count })
+        #expect(svg.contains("<svg") && svg.contains("</svg>") && svg.contains("stalls over time"))
+        // One cell per vCPU row and slice that had a stall: never more than the stalls.
+        let cells = svg.components(separatedBy: "height=\"14.0\"").count - 1
+        #expect(cells > 0 && cells <= result.phases.reduce(0) { $0 + $1.stalls.count })
     }
 }
 
