@@ -1,10 +1,13 @@
 // The reference for `make bench`: the smallest C program that does what
-// `kvmlab exit-latency` measures. One vCPU in 64-bit mode at CPL3 (or CPL0)
+// `kvmlab exit-latency` measures. Each vCPU in 64-bit mode at CPL3 (or CPL0)
 // runs `incq (%rdi); out %al, $0xea; jmp` and the host re-enters KVM_RUN
-// after every exit. Prints: exits, seconds, microseconds per exit.
+// after every exit, one thread per vCPU. Prints: exits, seconds,
+// microseconds per exit, and (for VM start) the seconds to create the VM
+// and its vCPUs and to run them.
 //
-// Build: cc -O2 -o exit_loop exit_loop.c    Run: ./exit_loop EXITS [CPL]
+// Build: cc -O2 -pthread -o exit_loop exit_loop.c    Run: ./exit_loop EXITS [CPL [VCPUS]]
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/kvm.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +27,26 @@
 #define CODE 0x10000
 #define MAILBOX 0x20000
 #define STACK 0x30000
+#define MAX_VCPUS 4096
+
+struct vcpu {
+    int fd;
+    struct kvm_run *run;
+    long exits;
+    pthread_t thread;
+};
+
+static void *run_vcpu(void *arg) {
+    struct vcpu *v = arg;
+    for (long i = 0; i < v->exits; i++) {
+        if (ioctl(v->fd, KVM_RUN, 0)) { perror("KVM_RUN"); exit(1); }
+        if (v->run->exit_reason != KVM_EXIT_IO || v->run->io.port != 0xea) {
+            fprintf(stderr, "unexpected exit %u\n", v->run->exit_reason);
+            exit(1);
+        }
+    }
+    return NULL;
+}
 
 static void die(const char *what) {
     perror(what);
@@ -52,6 +75,9 @@ static double now(void) {
 int main(int argc, char **argv) {
     long exits = argc > 1 ? atol(argv[1]) : 100000;
     int cpl = argc > 2 ? atoi(argv[2]) : 3;
+    int count = argc > 3 ? atoi(argv[3]) : 1;
+    if (count < 1 || count > MAX_VCPUS) { fprintf(stderr, "VCPUS: 1 to %d\n", MAX_VCPUS); return 2; }
+    double created = now();
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm < 0) die("open /dev/kvm");
     int vm = ioctl(kvm, KVM_CREATE_VM, 0);
@@ -74,46 +100,49 @@ int main(int argc, char **argv) {
     static const uint8_t code[] = {0x48, 0xff, 0x07, 0xb0, 0x01, 0xe6, 0xea, 0xeb, 0xf7};
     memcpy(mem + CODE, code, sizeof(code));
 
-    int cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-    if (cpu < 0) die("KVM_CREATE_VCPU");
     struct {
         struct kvm_cpuid2 header;
         struct kvm_cpuid_entry2 entries[256];
     } cpuid = {.header.nent = 256};
-    if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) == 0) ioctl(cpu, KVM_SET_CPUID2, &cpuid);
-    struct kvm_run *run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
-    struct kvm_sregs sregs;
-    if (ioctl(cpu, KVM_GET_SREGS, &sregs)) die("KVM_GET_SREGS");
-    sregs.cr0 = 0x80050033;
-    sregs.cr3 = PML4;
-    sregs.cr4 = 0x620;
-    sregs.efer = 0xd01;
-    flat(&sregs.cs, cpl == 3 ? 0x23 : 0x08, 1);
-    flat(&sregs.ss, cpl == 3 ? 0x1b : 0x10, 0);
-    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
-    memset(&sregs.tr, 0, sizeof(sregs.tr));
-    sregs.tr.base = TSS;
-    sregs.tr.limit = 0x68 + 0x2000;
-    sregs.tr.selector = 0x28;
-    sregs.tr.type = 11;
-    sregs.tr.present = 1;
-    sregs.gdt.base = GDT;
-    sregs.gdt.limit = 7 * 8 - 1;
-    if (ioctl(cpu, KVM_SET_SREGS, &sregs)) die("KVM_SET_SREGS");
-    struct kvm_regs regs = {.rip = CODE, .rsp = STACK, .rdi = MAILBOX, .rflags = 0x3002};
-    if (ioctl(cpu, KVM_SET_REGS, &regs)) die("KVM_SET_REGS");
-
-    double start = now();
-    for (long i = 0; i < exits; i++) {
-        if (ioctl(cpu, KVM_RUN, 0)) die("KVM_RUN");
-        if (run->exit_reason != KVM_EXIT_IO || run->io.port != 0xea) {
-            fprintf(stderr, "unexpected exit %u\n", run->exit_reason);
-            return 1;
-        }
+    int have_cpuid = ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) == 0;
+    int mmap_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+    static struct vcpu vcpus[MAX_VCPUS];
+    for (int i = 0; i < count; i++) {
+        int cpu = ioctl(vm, KVM_CREATE_VCPU, i);
+        if (cpu < 0) die("KVM_CREATE_VCPU");
+        if (have_cpuid) ioctl(cpu, KVM_SET_CPUID2, &cpuid);
+        vcpus[i] = (struct vcpu){.fd = cpu, .exits = exits,
+                                 .run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0)};
+        struct kvm_sregs sregs;
+        if (ioctl(cpu, KVM_GET_SREGS, &sregs)) die("KVM_GET_SREGS");
+        sregs.cr0 = 0x80050033;
+        sregs.cr3 = PML4;
+        sregs.cr4 = 0x620;
+        sregs.efer = 0xd01;
+        flat(&sregs.cs, cpl == 3 ? 0x23 : 0x08, 1);
+        flat(&sregs.ss, cpl == 3 ? 0x1b : 0x10, 0);
+        sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
+        memset(&sregs.tr, 0, sizeof(sregs.tr));
+        sregs.tr.base = TSS;
+        sregs.tr.limit = 0x68 + 0x2000;
+        sregs.tr.selector = 0x28;
+        sregs.tr.type = 11;
+        sregs.tr.present = 1;
+        sregs.gdt.base = GDT;
+        sregs.gdt.limit = 7 * 8 - 1;
+        if (ioctl(cpu, KVM_SET_SREGS, &sregs)) die("KVM_SET_SREGS");
+        // Each vCPU counts its exits in its own word of the mailbox page.
+        struct kvm_regs regs = {.rip = CODE, .rsp = STACK, .rdi = MAILBOX + 8 * i, .rflags = 0x3002};
+        if (ioctl(cpu, KVM_SET_REGS, &regs)) die("KVM_SET_REGS");
     }
+    double start = now();
+    for (int i = 0; i < count; i++)
+        if (pthread_create(&vcpus[i].thread, NULL, run_vcpu, &vcpus[i])) die("pthread_create");
+    for (int i = 0; i < count; i++) pthread_join(vcpus[i].thread, NULL);
     double seconds = now() - start;
-    uint64_t counted = *(uint64_t *)(mem + MAILBOX);
-    printf("{\"exits\": %ld, \"guest_exits\": %llu, \"seconds\": %.9f, \"us_per_exit\": %.3f}\n", exits,
-           (unsigned long long)counted, seconds, seconds / exits * 1e6);
-    return counted == (uint64_t)exits ? 0 : 1;
+    uint64_t counted = 0;
+    for (int i = 0; i < count; i++) counted += *(uint64_t *)(mem + MAILBOX + 8 * i);
+    printf("{\"vcpus\": %d, \"exits\": %ld, \"guest_exits\": %llu, \"create_seconds\": %.9f, \"seconds\": %.9f, \"us_per_exit\": %.3f}\n",
+           count, exits * count, (unsigned long long)counted, start - created, seconds, seconds / exits * 1e6);
+    return counted == (uint64_t)(exits * count) ? 0 : 1;
 }

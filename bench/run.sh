@@ -9,7 +9,7 @@ EXITS=${EXITS:-100000}
 KVMLAB=${KVMLAB:-.build/release/kvmlab}
 OUT=bench/out
 mkdir -p "$OUT"
-cc -O2 -Wall -o "$OUT/exit_loop" bench/exit_loop.c
+cc -O2 -Wall -pthread -o "$OUT/exit_loop" bench/exit_loop.c
 
 raw="$OUT/raw.jsonl"
 : > "$raw"
@@ -24,10 +24,11 @@ for round in $(seq 1 "$ROUNDS"); do
     record kvmlab_cpl0 "$round" "$("$KVMLAB" exit-latency -n $((EXITS / 5)) --cpl 0 --json)"
 done
 
-echo "VM create and start: 1, 64, 256, 1024 vCPUs, $ROUNDS rounds each"
+echo "VM create and start: 1, 64, 256, 1024 vCPUs, C and kvmlab interleaved, $ROUNDS rounds each"
 for round in $(seq 1 "$ROUNDS"); do
     for vcpus in 1 64 256 1024; do
-        record "start_$vcpus" "$round" "$("$KVMLAB" exit-latency -v "$vcpus" -n 2 --json)"
+        record "c_start_$vcpus" "$round" "$("$OUT/exit_loop" 2 3 "$vcpus")"
+        record "start_$vcpus" "$round" "$("$KVMLAB" exit-latency -v "$vcpus" -n 2 --json --quiet)"
     done
 done
 
@@ -48,3 +49,11 @@ bash bench/mmu.sh
 echo
 echo "compare: the eager-split pair, an A/A comparison, and compare's overhead"
 bash bench/compare.sh
+
+echo
+echo "fault floor and VM start against C references"
+bash bench/floor.sh
+
+echo
+echo "jitter's output cost"
+bash bench/jitter-output.sh

@@ -43,16 +43,24 @@ for cpl in ("cpl3", "cpl0"):
           f" {entry['ratio_median_of_pairs']:>9.3f} {p50:>14.2f} {p99:>8.2f}")
 
 print()
-print(f"{'VM start':<16} {'create s':>10} {'run to 2 exits s':>17} {'total s':>9}")
+print(f"{'VM start':<16} {'C total s':>10} {'kvmlab create s':>16} {'kvmlab run s':>13} {'kvmlab total s':>15} {'kvmlab/C':>9}")
 for vcpus in (1, 64, 256, 1024):
     data = by_case.get(f"start_{vcpus}", [])
+    reference = by_case.get(f"c_start_{vcpus}", [])
     if not data:
         continue
     create = statistics.median(d["detail"]["setupSeconds"] for d in data)
     start = statistics.median(d["detail"]["seconds"] for d in data)
     total = statistics.median(d["detail"]["setupSeconds"] + d["detail"]["seconds"] for d in data)
-    results["vm_start"][str(vcpus)] = {"create_seconds": create, "run_seconds": start, "total_seconds": total, "rounds": len(data)}
-    print(f"{str(vcpus) + ' vCPUs':<16} {create:>10.4f} {start:>17.4f} {total:>9.4f}")
+    c_total = statistics.median(d["create_seconds"] + d["seconds"] for d in reference) if reference else None
+    entry = {"create_seconds": create, "run_seconds": start, "total_seconds": total, "rounds": len(data)}
+    if c_total:
+        entry["c_total_seconds"] = c_total
+        entry["ratio"] = total / c_total
+    results["vm_start"][str(vcpus)] = entry
+    ratio = f"{total / c_total:>9.3f}" if c_total else "        -"
+    c_text = f"{c_total:>10.4f}" if c_total else "         -"
+    print(f"{str(vcpus) + ' vCPUs':<16} {c_text} {create:>16.4f} {start:>13.4f} {total:>15.4f} {ratio}")
 
 json.dump(results, open(out_path, "w"), indent=2, sort_keys=True)
 print(f"\nwritten: {out_path}")

@@ -10,7 +10,10 @@ rows = [json.loads(line) for line in open(raw_path)]
 def kvmlab_phases(data):
     result = data["detail"]
     its = result["iterations"]
+    pages = result["vcpus"] * result["bytesPerVCPU"] // 4096
+    emulated = sum(i["dirtyStats"]["vcpus"].get("insn_emulation", 0) for i in its if i.get("dirtyStats"))
     return {
+        "insn_per_page": emulated / max(1, pages * len(its)),
         "populate": result["populate"]["seconds"],
         "enable": result["enable"]["seconds"],
         "dirty_total": sum(i["dirtyMemorySeconds"] for i in its),
@@ -23,7 +26,7 @@ def kvmlab_phases(data):
 summary = {}
 for config in dict.fromkeys(r["config"] for r in rows):
     entry = {}
-    for tool in ("selftest", "kvmlab"):
+    for tool in ("selftest", "kvmlab", "kvmlab_cpl0"):
         runs = [r for r in rows if r["config"] == config and r["tool"] == tool]
         ok = [r for r in runs if r["status"] == 0]
         if not runs:
@@ -40,15 +43,18 @@ for config in dict.fromkeys(r["config"] for r in rows):
 print()
 for config, entry in summary.items():
     print(f"== {config}")
-    k, c = entry.get("kvmlab", {}), entry.get("selftest", {})
+    c, k3, k0 = entry.get("selftest", {}), entry.get("kvmlab", {}), entry.get("kvmlab_cpl0", {})
     if "failed" in c:
         print(f"   dirty_log_perf_test failed {c['failed']}x: {c['failure']}")
-    print(f"   {'phase':<12} {'selftest s':>11} {'kvmlab s':>10} {'kvmlab/C':>9}")
-    for name in ("populate", "enable", "dirty_total", "get_total", "clear_total", "disable", "wall"):
-        kv, cv = k.get(name), c.get(name) if "failed" not in c else None
-        ratio = f"{kv / cv:9.3f}" if kv is not None and cv else "        -"
-        print(f"   {name:<12} {cv if cv is not None else '-':>11} {kv if kv is not None else '-':>10} {ratio}"
-              if not isinstance(cv, float) and not isinstance(kv, float) else
-              f"   {name:<12} {('%.6f' % cv) if cv is not None else '-':>11} {('%.6f' % kv) if kv is not None else '-':>10} {ratio}")
+    print(f"   {'phase':<13} {'selftest s':>11} {'kvmlab CPL3 s':>14} {'CPL3/C':>7} {'kvmlab CPL0 s':>14} {'CPL0/C':>7}")
+    for name in ("populate", "enable", "dirty_total", "get_total", "clear_total", "disable", "wall", "insn_per_page"):
+        cv = c.get(name) if "failed" not in c else None
+        cells = []
+        for k in (k3, k0):
+            kv = k.get(name) if "failed" not in k else None
+            cells.append((f"{kv:14.6f}" if isinstance(kv, float) else f"{'-':>14}",
+                          f"{kv / cv:7.3f}" if isinstance(kv, float) and cv else f"{'-':>7}"))
+        ctext = f"{cv:11.6f}" if isinstance(cv, float) else f"{'-':>11}"
+        print(f"   {name:<13} {ctext} {cells[0][0]} {cells[0][1]} {cells[1][0]} {cells[1][1]}")
 json.dump(summary, open(out_path, "w"), indent=2, sort_keys=True)
 print(f"\nwritten: {out_path}")

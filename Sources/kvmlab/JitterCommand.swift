@@ -57,7 +57,7 @@ struct JitterCommand: ParsableCommand {
             throw ConfigError("cannot write \(events): its directory is missing or not writable")
         }
         let result = try JitterScenario.run(config)
-        if let events { try HostFiles.writeAtomically(events, JitterReport.csv(result)) }
+        if let events { try Output.file(events, quiet: output.quiet) { JitterReport.csv(result) } }
         try Output.experiment("jitter", result, detail: JitterSummary(result), options: output,
                               picture: { JitterPlot.svg(result, host: $0) }) { JitterReport.text(result) }
     }

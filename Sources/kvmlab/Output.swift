@@ -37,11 +37,20 @@ enum Output {
     static func publish(_ experiment: Experiment, host: HostFingerprint, options: OutputOptions,
                         picture: ((HostFingerprint) -> String)? = nil) throws {
         if let path = options.openmetrics {
-            try HostFiles.writeAtomically(path, OpenMetrics.text(experiment, host: host, timestamp: HostClock.unixTime()))
+            try file(path, quiet: options.quiet) { OpenMetrics.text(experiment, host: host, timestamp: HostClock.unixTime()) }
         }
         if let path = options.svg {
-            try HostFiles.writeAtomically(path, picture?(host) ?? ModelPlot.svg(experiment, host: host))
+            try file(path, quiet: options.quiet) { picture?(host) ?? ModelPlot.svg(experiment, host: host) }
         }
+    }
+
+    /// Renders and writes an output file atomically, and says on stderr
+    /// what it cost (bytes, seconds to render and write) unless quiet.
+    static func file(_ path: String, quiet: Bool, _ render: () -> String) throws {
+        let clock = Stopwatch()
+        let text = render()
+        try HostFiles.writeAtomically(path, text)
+        if !quiet { Exit.error("kvmlab: wrote \(path) (\(text.utf8.count) bytes in \(Format.fixed(clock.seconds, 3)) s)") }
     }
 
     /// Results that are their own JSON detail.
