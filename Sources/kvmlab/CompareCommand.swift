@@ -44,6 +44,8 @@ struct CompareCommand: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "EXPERIMENT and its flags, or saved documents and folders.") var words: [String] = []
 
     func run() throws {
+        // Passthrough parsing captures help flags too: before an experiment they are compare's.
+        if let first = words.first, ["-h", "--help"].contains(first) { throw CleanExit.helpRequest(Self.self) }
         let options = try CompareOptions(words)
         Progress.shared.enable(quiet: options.quiet)
         guard let first = options.rest.first else { throw ConfigError("compare needs an experiment (\(CompareOptions.experiments.joined(separator: ", "))) or saved documents") }

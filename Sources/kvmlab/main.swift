@@ -7,14 +7,20 @@ import VMM
 // Parsing and running are separated so that every failure ends in one line
 // on stderr with the right status: 2 for usage (a bad flag, an impossible
 // request), 1 for anything that went wrong while running.
+
+/// Help and --version arrive as errors, from parsing or (for `--help` and
+/// `help SUBCOMMAND`) from running the parser's own help command.
+func exitIfHelp(_ error: Error) {
+    guard Kvmlab.exitCode(for: error) == .success else { return }
+    Exit.output(Kvmlab.fullMessage(for: error) + "\n")
+    exit(0)
+}
+
 var command: ParsableCommand
 do {
     command = try Kvmlab.parseAsRoot()
 } catch {
-    if Kvmlab.exitCode(for: error) == .success {
-        print(Kvmlab.fullMessage(for: error))
-        exit(0)
-    }
+    exitIfHelp(error)
     let message = Kvmlab.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
     Exit.fail("\(message) (see 'kvmlab --help')", status: Exit.usage)
 }
@@ -26,8 +32,7 @@ do {
     Exit.fail(error.message, status: Exit.usage)
 } catch let error as ExitCode {
     exit(error.rawValue)
-} catch let error as CustomStringConvertible {
-    Exit.fail(error.description, status: Exit.runtime)
 } catch {
-    Exit.fail("\(error)", status: Exit.runtime)
+    exitIfHelp(error)
+    Exit.fail((error as? CustomStringConvertible)?.description ?? "\(error)", status: Exit.runtime)
 }

@@ -47,4 +47,21 @@ import Testing
         #expect(result.stderr.contains(mentions), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
     }
+
+    /// Help reaches stdout with status 0 however it is asked for (it once
+    /// came out as an error line with status 1 from `--help` and `help X`).
+    @Test(arguments: [
+        (["--help"], "SUBCOMMANDS"),
+        (["-h"], "SUBCOMMANDS"),
+        (["dirty-log", "--help"], "dirty_log_perf_test"),
+        (["help", "jitter"], "USAGE: kvmlab jitter"),
+        (["compare", "-h"], "--fail-if"),
+        (["--version"], "kvmlab 0."),
+    ])
+    func helpOnStdout(arguments: [String], mentions: String) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        #expect(result.stdout.contains(mentions), "\(result.stdout)")
+        #expect(result.stderr.isEmpty, "\(result.stderr)")
+    }
 }
