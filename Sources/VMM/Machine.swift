@@ -38,7 +38,7 @@ public struct MachineConfig: Sendable {
 /// A VM ready to run: memory mapped and registered, page tables, GDT, IDT
 /// and TSSs written, vCPUs created and placed in long mode.
 public final class Machine: @unchecked Sendable {
-    // @unchecked: vCPU threads only read it; `testSlots` changes only on the main thread between runs.
+    // @unchecked: vCPU threads only read it; `testSlots` and `loaded` change only on the main thread between runs.
     public static let systemSlot: UInt32 = 0
     public static let firstTestSlot: UInt32 = 1
 
@@ -52,6 +52,7 @@ public final class Machine: @unchecked Sendable {
     public let vcpus: [VCPU]
     /// Seconds that registering the test slots took (KVM_SET_USER_MEMORY_REGION each).
     public let slotSetupSeconds: Double
+    private var loaded = false
 
     public init(_ config: MachineConfig, device: KVMDevice? = nil) throws {
         let device = try device ?? KVMDevice()
@@ -148,16 +149,20 @@ public final class Machine: @unchecked Sendable {
         PageTables.build(layout, into: memory)
     }
 
-    /// Loads guest code and puts every vCPU at its entry with a cleared
-    /// mailbox, at the configured privilege level unless `cpl` picks one per vCPU.
+    /// Loads guest code (once per machine) and puts every vCPU at its entry
+    /// with a zeroed mailbox, at the configured privilege level unless `cpl`
+    /// picks one per vCPU.
     public func load(_ image: GuestImage, cpl: ((Int) -> PrivilegeLevel)? = nil) throws {
         guard image.bytes.count <= Int(GuestLayout.codeCapacity) else {
             throw ConfigError("guest image \(image.name) is \(image.bytes.count) bytes; the limit is \(GuestLayout.codeCapacity)")
         }
-        system.base.advanced(by: Int(GuestLayout.codeAddress)).initializeMemory(as: UInt8.self, repeating: 0, count: Int(GuestLayout.codeCapacity))
+        // One image per machine, so code area and mailboxes are still the
+        // fresh anonymous memory's zeros: clearing them would only fault in
+        // pages the guest never touches (16 per vCPU for the mailboxes).
+        precondition(!loaded, "a Machine runs one guest image")
+        loaded = true
         image.bytes.withUnsafeBytes { system.base.advanced(by: Int(GuestLayout.codeAddress)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         for (index, vcpu) in vcpus.enumerated() {
-            mailbox(index).clear()
             mailbox(index)[MB_VCPU] = UInt64(index)
             try vcpu.setSpecialRegisters(LongMode.specialRegisters(from: vcpu.getSpecialRegisters(), layout: layout, vcpu: index, cpl: cpl?(index) ?? config.cpl))
             try vcpu.setRegisters(LongMode.registers(layout: layout, vcpu: index, entry: GuestLayout.codeAddress))

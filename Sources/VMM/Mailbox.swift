@@ -11,6 +11,4 @@ public struct Mailbox: @unchecked Sendable {
         get { ckvm_load_u64(base + Int(offset)) }
         nonmutating set { ckvm_store_u64(base + Int(offset), newValue) }
     }
-
-    public func clear() { base.initializeMemory(as: UInt8.self, repeating: 0, count: Int(GuestLayout.mailboxSize)) }
 }

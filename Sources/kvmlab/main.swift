@@ -24,6 +24,8 @@ do {
     let message = Kvmlab.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
     Exit.fail("\(message) (see 'kvmlab --help')", status: Exit.usage)
 }
+// Signal handling is process setup: done before any experiment starts its clocks.
+Interrupts.shared.install()
 do {
     try command.run()
 } catch let error as ConfigError {
