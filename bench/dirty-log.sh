@@ -19,6 +19,15 @@ seconds_since() {
     printf '%d.%09d' $((ns / 1000000000)) $((ns % 1000000000))
 }
 
+# Emulated instructions of every run, counted the same way for both tools:
+# the kvm:kvm_emulate_insn tracepoint through perf stat (the selftest's own
+# KVM stats are in debugfs, which this host refuses). Empty without perf.
+counted=()
+if perf stat -e kvm:kvm_emulate_insn -x, -o /dev/null true 2>/dev/null; then
+    counted=(perf stat -x, -e kvm:kvm_emulate_insn -o "$OUT/emulated.csv" --)
+fi
+emulated() { [ ${#counted[@]} -gt 0 ] && awk -F, '/kvm_emulate_insn/ {print $1}' "$OUT/emulated.csv" || echo -1; }
+
 configs=("-v 1 -b 1G -i 3" "-v 2 -b 1G -i 3" "-v 64 -b 32M -i 3" "-v 2 -b 1G -i 3 -s anonymous_thp" "-v 1 -b 1G -i 3 -x 4")
 [ -n "${CONFIGS:-}" ] && IFS=';' read -r -a configs <<<"$CONFIGS"
 for round in $(seq 1 "$ROUNDS"); do
@@ -27,9 +36,9 @@ for round in $(seq 1 "$ROUNDS"); do
         if [ -n "$selftest" ]; then
             start=$(date +%s%N)
             # shellcheck disable=SC2086
-            text=$(timeout 600 "$selftest" $config 2>&1) && status=0 || status=$?
+            text=$(timeout 600 "${counted[@]}" "$selftest" $config 2>&1) && status=0 || status=$?
             wall=$(seconds_since "$start")
-            python3 bench/parse_selftest.py "$config" "$round" "$status" "$wall" <<<"$text" >> "$raw"
+            python3 bench/parse_selftest.py "$config" "$round" "$status" "$wall" "$(emulated)" <<<"$text" >> "$raw"
         fi
         # kvmlab at CPL3 (its default: native, real MMU faults) and at CPL0
         # (the selftest's guest privilege: emulated on kvm_pvm).
@@ -37,8 +46,9 @@ for round in $(seq 1 "$ROUNDS"); do
             tool=kvmlab; [ "$cpl" = 0 ] && tool=kvmlab_cpl0
             start=$(date +%s%N)
             # shellcheck disable=SC2086
-            "$KVMLAB" dirty-log $config --cpl "$cpl" --json --quiet > "$OUT/dirty-log-run.json" && status=0 || status=$?
-            python3 bench/record.py "$raw" - tool="$tool" config="$config" round="$round" status="$status" wall="$(seconds_since "$start")" < "$OUT/dirty-log-run.json"
+            "${counted[@]}" "$KVMLAB" dirty-log $config --cpl "$cpl" --json --quiet > "$OUT/dirty-log-run.json" && status=0 || status=$?
+            python3 bench/record.py "$raw" - tool="$tool" config="$config" round="$round" status="$status" \
+                wall="$(seconds_since "$start")" emulated="$(emulated)" < "$OUT/dirty-log-run.json"
         done
     done
 done

@@ -19,24 +19,26 @@ measure() {
     { "$KVMLAB" "$@" --json || true; } | python3 bench/record.py "$raw" - case="$case" round="$round"
 }
 
+# The reference: memslot_perf_test on the same slot count (its -s counts
+# slot 0 too), 1 s per run, 3 runs per test, like kvmlab memslot's defaults;
+# interleaved with kvmlab memslot, alternating which goes first.
+selftest=$(bash bench/build-selftest.sh memslot_perf_test 2>"$OUT/build-memslot-selftest.log" || true)
+reference="$OUT/memslot_perf_test.txt"
+: > "$reference"
+[ -x "$selftest" ] || echo "memslot_perf_test could not be built; see $OUT/build-memslot-selftest.log" >> "$reference"
+memslot_reference() {
+    [ -x "$selftest" ] || return 0
+    echo "== round $1" >> "$reference"
+    timeout 300 "$selftest" -s 4097 -l 1 -r 3 >> "$reference" 2>&1 || echo "exit status $?" >> "$reference"
+}
+
 for round in $(seq 1 "$ROUNDS"); do
-    echo "round $round of $ROUNDS: memslot, teardown, populate, root-reload (defaults)"
-    measure memslot "$round" memslot
+    echo "round $round of $ROUNDS: memslot and memslot_perf_test, teardown, populate, root-reload (defaults)"
+    if (( round % 2 )); then measure memslot "$round" memslot; memslot_reference "$round"
+    else memslot_reference "$round"; measure memslot "$round" memslot; fi
     measure teardown "$round" teardown
     measure populate "$round" populate
     measure root_reload "$round" root-reload
 done
 
-# The reference: memslot_perf_test with the same slot count, 1 s per test.
-selftest=$(bash bench/build-selftest.sh memslot_perf_test 2>"$OUT/build-memslot-selftest.log" || true)
-reference="$OUT/memslot_perf_test.txt"
-: > "$reference"
-if [ -x "$selftest" ]; then
-    for round in $(seq 1 "$ROUNDS"); do
-        echo "== round $round" >> "$reference"
-        timeout 300 "$selftest" -s 4097 -l 1 -r 3 >> "$reference" 2>&1 || echo "exit status $?" >> "$reference"
-    done
-else
-    echo "memslot_perf_test could not be built; see $OUT/build-memslot-selftest.log" >> "$reference"
-fi
 python3 bench/summarize_mmu.py "$raw" "$reference" "$OUT/mmu.json"

@@ -4,6 +4,7 @@ import re
 import sys
 
 config, round_, status, wall = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+emulated = int(sys.argv[5]) if len(sys.argv) > 5 else -1  # kvm:kvm_emulate_insn over the run, -1 uncounted
 text = sys.stdin.read()
 phases = {}
 patterns = {
@@ -25,4 +26,4 @@ last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [""]
 lines = [l.strip() for l in text.splitlines()]
 failure = None if status == 0 else next((l for l in lines if "exit_reason" in l), next((l for l in lines if "Assertion" in l), last[0]))
 print(json.dumps({"tool": "selftest", "config": config, "round": round_, "status": status, "wall": wall,
-                  "phases": phases, "failure": failure}))
+                  "emulated": emulated, "phases": phases, "failure": failure}))

@@ -56,8 +56,12 @@ echo "compare: the eager-split pair, an A/A comparison, and compare's overhead"
 bash bench/compare.sh
 
 echo
-echo "fault floor and VM start against C references"
+echo "fault floor: CPL3 populate and dirty memory against bench/fault_floor.c"
 bash bench/floor.sh
+
+echo
+echo "first touch against demand_paging_test"
+bash bench/demand.sh
 
 echo
 echo "jitter's output cost"

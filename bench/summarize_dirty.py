@@ -7,13 +7,27 @@ raw_path, out_path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(raw_path)]
 
 
+def size(text):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    return int(text[:-1]) * units[text[-1].upper()] if text[-1].upper() in units else int(text)
+
+
+def page_writes(config):
+    """Guest page writes a run makes: populate plus every iteration, on every vCPU."""
+    words = config.split()
+    flag = lambda name, default: words[words.index(name) + 1] if name in words else default
+    return int(flag("-v", "1")) * size(flag("-b", "1G")) // 4096 * (int(flag("-i", "2")) + 1)
+
+
+def insn_per_page(row):
+    """kvm:kvm_emulate_insn over the whole run per guest page write, if counted."""
+    return row["emulated"] / page_writes(row["config"]) if row.get("emulated", -1) >= 0 else None
+
+
 def kvmlab_phases(data):
     result = data["detail"]
     its = result["iterations"]
-    pages = result["vcpus"] * result["bytesPerVCPU"] // 4096
-    emulated = sum(i["dirtyStats"]["vcpus"].get("insn_emulation", 0) for i in its if i.get("dirtyStats"))
     return {
-        "insn_per_page": emulated / max(1, pages * len(its)),
         "populate": result["populate"]["seconds"],
         "enable": result["enable"]["seconds"],
         "dirty_total": sum(i["dirtyMemorySeconds"] for i in its),
@@ -34,8 +48,9 @@ for config in dict.fromkeys(r["config"] for r in rows):
         if not ok:
             entry[tool] = {"failed": len(runs), "failure": runs[0].get("failure") or runs[0].get("data", {}).get("experiment", {}).get("problems")}
             continue
-        phases = [r["phases"] if tool == "selftest" else kvmlab_phases(r["data"]) for r in ok]
-        entry[tool] = {name: statistics.median(p[name] for p in phases if name in p) for name in phases[0]}
+        phases = [{**(r["phases"] if tool == "selftest" else kvmlab_phases(r["data"])), "insn_per_page": insn_per_page(r)} for r in ok]
+        entry[tool] = {name: statistics.median(values) for name in phases[0]
+                       if (values := [p[name] for p in phases if p.get(name) is not None])}
         entry[tool]["wall"] = statistics.median(r["wall"] for r in ok)
         entry[tool]["runs"] = len(ok)
     summary[config] = entry

@@ -41,11 +41,36 @@ for test in tests:
     print(f"{test:<14} {us(entry['iteration_p50'])} {us(entry['iteration_p99'])} {us(entry['best_mean_iteration'])}"
           f" {us(entry['operation_p50'])} {us(entry['operation_p99'])} {entry['slot_setup'] * 1e3:9.1f} {entry['mismatches']:8d}")
 
+# memslot_perf_test: per test, the best mean iteration and best slot setup of each invocation.
 reference = open(reference_path).read()
-best = re.findall(r"Best runtime result was ([0-9.]+)s per iteration", reference)
-summary["memslot_perf_test"] = {"best_runtimes": [float(b) for b in best],
-                                "failures": re.findall(r"^ *memslot_perf_test\.c:\d+: .*$", reference, re.M)[:3]}
-print("\nmemslot_perf_test:", f"{len(best)} best-runtime lines" if best else "no result; " + "; ".join(summary["memslot_perf_test"]["failures"][:1]))
+names = {"map": "map", "unmap": "unmap", "unmap chunked": "unmap-chunked", "move active area": "move-active",
+         "move inactive area": "move-inactive", "RW": "rw"}
+sections = re.split(r"^Testing (.+?) performance with .*$", reference, flags=re.M)
+best = {}
+for name, body in zip(sections[1::2], sections[2::2]):
+    test = names.get(name, name)
+    runtime = re.search(r"Best runtime result was (\d+)\.(\d+)s per iteration", body)
+    setup = re.search(r"Best slot setup time for the whole test area was (\d+)\.(\d+)s", body)
+    seconds = lambda m: int(m.group(1)) + int(m.group(2).ljust(9, "0")[:9]) / 1e9
+    entry = best.setdefault(test, {"best_mean_iteration": [], "slot_setup": []})
+    if runtime:
+        entry["best_mean_iteration"].append(seconds(runtime))
+    if setup:
+        entry["slot_setup"].append(seconds(setup))
+summary["memslot_perf_test"] = {test: {k: med(v) for k, v in entry.items()} for test, entry in best.items()}
+summary["memslot_perf_test_failures"] = re.findall(r"^ *memslot_perf_test\.c:\d+: .*$", reference, re.M)[:3]
+if best:
+    print(f"\nmemslot against memslot_perf_test (medians of invocations' best mean iteration and best slot setup)")
+    print(f"{'test':<14} {'selftest µs':>12} {'kvmlab µs':>10} {'kvmlab/C':>9} {'setup ms C':>11} {'setup ms':>9} {'ratio':>6}")
+    for test, entry in summary["memslot_perf_test"].items():
+        mine = summary["memslot"].get(test, {})
+        c, k = entry.get("best_mean_iteration"), mine.get("best_mean_iteration")
+        cs, ks = entry.get("slot_setup"), mine.get("slot_setup")
+        ratio = f"{k / c:9.3f}" if c and k else f"{'-':>9}"
+        setup_ratio = f"{ks / cs:6.3f}" if cs and ks else f"{'-':>6}"
+        print(f"{test:<14} {us(c)}   {us(k)} {ratio} {cs * 1e3 if cs else float('nan'):11.1f} {ks * 1e3 if ks else float('nan'):9.1f} {setup_ratio}")
+else:
+    print("\nmemslot_perf_test: no result; " + "; ".join(summary["memslot_perf_test_failures"][:1]))
 
 print("\nteardown (medians; s)")
 for order in ("vm-first", "memory-first"):

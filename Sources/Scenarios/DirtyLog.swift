@@ -184,7 +184,7 @@ final class DirtyLogRun {
         let populated = timer.measure("populate") { driver.runIteration(timeout: config.timeout) }
         populate = populated.phase
         guard populated.value != nil else { return false }
-        enable = try timer.measure("enable dirty logging") { try machine.setTestSlotFlags(.logDirtyPages) }.phase
+        enable = try timer.measureSpan("enable dirty logging") { try machine.setTestSlotFlags(.logDirtyPages).reduce(0, +) }
         for index in 1...config.iterations {
             guard try iterate(index), !Interrupts.shared.requested else { return false }
         }
@@ -194,9 +194,9 @@ final class DirtyLogRun {
     private func iterate(_ index: Int) throws -> Bool {
         let (reports, dirty) = timer.measure("iteration \(index) dirty memory") { driver.runIteration(timeout: config.timeout) }
         guard let reports else { return false }
-        let get = try timer.measure("iteration \(index) get dirty log") { try harvester.get() }.phase
+        let get = try timer.measureSpan("iteration \(index) get dirty log") { try harvester.get() }
         let check = harvester.verify(iteration: driver.iteration, expectAll: index == 1 && config.usesInitiallySet)
-        let clear = harvester.needsClear ? try timer.measure("iteration \(index) clear dirty log") { try harvester.clear() }.phase : nil
+        let clear = harvester.needsClear ? try timer.measureSpan("iteration \(index) clear dirty log") { try harvester.clear() } : nil
         iterations.append(DirtyLogIteration(
             iteration: index, dirtyMemorySeconds: dirty.seconds ?? 0, getSeconds: get.seconds ?? 0, clearSeconds: clear?.seconds,
             pagesWritten: reports.reduce(0) { $0 + $1.writes }, pagesStamped: check.stamped, pagesDirty: check.dirty,
@@ -207,12 +207,12 @@ final class DirtyLogRun {
 
     private func disableLogging() throws -> Bool {
         guard config.keepRunning else {
-            disable = try timer.measure("disable dirty logging") { try machine.setTestSlotFlags([]) }.phase
+            disable = try timer.measureSpan("disable dirty logging") { try machine.setTestSlotFlags([]).reduce(0, +) }
             return true
         }
         let clock = Stopwatch()
         driver.beginIteration()
-        disable = try timer.measure("disable dirty logging") { try machine.setTestSlotFlags([]) }.phase
+        disable = try timer.measureSpan("disable dirty logging") { try machine.setTestSlotFlags([]).reduce(0, +) }
         let finished = driver.awaitIteration(timeout: config.timeout) != nil
         keepRunningPass = PhaseRecord(name: "dirty memory while disabling", seconds: clock.seconds, stats: nil)
         return finished

@@ -41,9 +41,14 @@ final class Harvester: @unchecked Sendable {
         try machine.vm.resetDirtyRings()
     }
 
-    /// The "get dirty log" phase: fills one bitmap per test slot.
-    func get() throws {
+    /// The "get dirty log" phase: fills one bitmap per test slot. Returns
+    /// the seconds of the harvest itself: the ioctls for bitmaps, the
+    /// collection of ring entries for rings.
+    @discardableResult
+    func get() throws -> Double {
+        let seconds: Double
         if usesRing {
+            let clock = Stopwatch()
             for index in bitmaps.indices { bitmaps[index].clearAll() }
             for (ring, lock) in zip(rings, ringLocks) {
                 var entries: [(UInt32, UInt64)] = []
@@ -51,10 +56,18 @@ final class Harvester: @unchecked Sendable {
                 for (slot, page) in entries { mark(slot, page) }
             }
             for (slot, page) in pending.withLock({ all in defer { all.removeAll() }; return all }) { mark(slot, page) }
+            seconds = clock.seconds
         } else {
-            for (index, slot) in machine.testSlots.enumerated() { try machine.vm.getDirtyLog(slot: slot.slot, into: &bitmaps[index]) }
+            var total = 0.0
+            for (index, slot) in machine.testSlots.enumerated() {
+                let clock = Stopwatch()
+                try machine.vm.getDirtyLog(slot: slot.slot, into: &bitmaps[index])
+                total += clock.seconds
+            }
+            seconds = total
         }
         injectFaults()
+        return seconds
     }
 
     private func mark(_ slot: UInt32, _ page: UInt64) {
@@ -68,16 +81,23 @@ final class Harvester: @unchecked Sendable {
         if InjectedFault.on(.extraDirtyBit), let page = (0..<bitmaps[0].pages).last(where: { !bitmaps[0][$0] }) { bitmaps[0][page] = true }
     }
 
-    /// The "clear dirty log" phase: re-protect what was harvested.
-    func clear() throws {
-        if InjectedFault.on(.skipClear) { return }
+    /// The "clear dirty log" phase: re-protect what was harvested. Returns
+    /// the seconds of the ioctls.
+    @discardableResult
+    func clear() throws -> Double {
+        if InjectedFault.on(.skipClear) { return 0 }
         if usesRing {
+            let clock = Stopwatch()
             try machine.vm.resetDirtyRings()
-            return
+            return clock.seconds
         }
+        var total = 0.0
         for (index, slot) in machine.testSlots.enumerated() {
+            let clock = Stopwatch()
             try machine.vm.clearDirtyLog(slot: slot.slot, bitmap: bitmaps[index], ranges: clearRanges[index])
+            total += clock.seconds
         }
+        return total
     }
 
     /// Compares the harvested bits with the stamps in guest memory.

@@ -29,6 +29,16 @@ final class PhaseTimer {
         return (value, record)
     }
 
+    /// A phase whose body times its own span and returns the seconds: the
+    /// host-side dirty-log phases time only their ioctls, so that the
+    /// Swift runtime's first-use work (generic metadata, conformance
+    /// lookups: tens of µs on a phase's first call) stays outside.
+    func measureSpan(_ name: String, _ body: () throws -> Double) rethrows -> PhaseRecord {
+        let before = begin(name)
+        let seconds = try body()
+        return end(name, since: before, seconds: seconds)
+    }
+
     /// A phase timed elsewhere: stats before (and progress, unless another
     /// timer of the same phase shows it) ...
     func begin(_ name: String, progress: Bool = true) -> StatsSample? {

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make bench: first touch of guest memory against the kernel's
+# demand_paging_test (no userfaultfd: its vCPUs write one word per page
+# once). Its guest runs at CPL0, which kvm_pvm emulates, so the matching
+# kvmlab work is dirty-log --cpl 0's populate phase (one write per page at
+# CPL0); populate --mode demand is kvmlab's native figure (CPL3: real
+# shadow-MMU faults), shown beside it, not as a ratio. ABBA order, ROUNDS
+# rounds; emulated instructions counted through perf for every run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+VCPUS=${VCPUS:-1}
+MIB=${MIB:-512}
+KVMLAB=${KVMLAB:-.build/release/kvmlab}
+OUT=bench/out
+mkdir -p "$OUT"
+raw="$OUT/demand.jsonl"
+: > "$raw"
+selftest=$(bash bench/build-selftest.sh demand_paging_test 2>"$OUT/build-demand-selftest.log" || true)
+counted=()
+if perf stat -e kvm:kvm_emulate_insn -x, -o /dev/null true 2>/dev/null; then
+    counted=(perf stat -x, -e kvm:kvm_emulate_insn -o "$OUT/emulated.csv" --)
+fi
+emulated() { [ ${#counted[@]} -gt 0 ] && awk -F, '/kvm_emulate_insn/ {print $1}' "$OUT/emulated.csv" || echo -1; }
+
+reference() {
+    [ -x "$selftest" ] || return 0
+    local text="$OUT/demand_paging_test.txt"
+    "${counted[@]}" "$selftest" -v "$VCPUS" -b "${MIB}M" > "$text" 2>&1 || { echo "demand_paging_test failed: $(tail -1 "$text")" >&2; return 0; }
+    python3 - "$raw" "$1" "$(emulated)" "$text" <<'PY'
+import json, re, sys
+text = open(sys.argv[4]).read()
+s, ns = re.search(r"Total guest execution time:\s+(\d+)\.(\d+)s", text).groups()
+with open(sys.argv[1], "a") as out:
+    out.write(json.dumps({"tool": "selftest", "round": int(sys.argv[2]), "emulated": int(sys.argv[3]),
+                          "seconds": int(s) + int(ns.ljust(9, "0")[:9]) / 1e9}) + "\n")
+PY
+}
+kvmlab_cpl0() {
+    "${counted[@]}" "$KVMLAB" dirty-log -v "$VCPUS" -b "${MIB}m" -i 1 --cpl 0 --json --quiet > "$OUT/demand-run.json"
+    python3 bench/record.py "$raw" - tool=kvmlab_cpl0 round="$1" emulated="$(emulated)" < "$OUT/demand-run.json"
+}
+kvmlab_cpl3() {
+    "$KVMLAB" populate -v "$VCPUS" -b "${MIB}m" --mode demand --json --quiet > "$OUT/demand-run.json"
+    python3 bench/record.py "$raw" - tool=kvmlab_cpl3 round="$1" < "$OUT/demand-run.json"
+}
+for round in $(seq 1 "$ROUNDS"); do
+    if (( round % 2 )); then reference "$round"; kvmlab_cpl0 "$round"; kvmlab_cpl3 "$round"
+    else kvmlab_cpl3 "$round"; kvmlab_cpl0 "$round"; reference "$round"; fi
+done
+python3 - "$raw" "$VCPUS" "$MIB" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+pages = int(sys.argv[2]) * int(sys.argv[3]) * 256
+def seconds(row):
+    if row["tool"] == "selftest":
+        return row["seconds"]
+    detail = row["data"]["detail"]
+    if row["tool"] == "kvmlab_cpl0":
+        return detail["populate"]["seconds"]
+    return next(m for m in detail["modes"] if m["mode"] == "demand")["firstPass"]["seconds"]
+def per_page(row):
+    return row["emulated"] / pages if row.get("emulated", -1) >= 0 else None
+print(f"\nfirst touch of {pages} pages ({sys.argv[2]} vCPU(s) x {sys.argv[3]} MiB), medians of ABBA rounds")
+print(f"{'':<34} {'s':>9} {'µs/page':>8} {'emulated/page':>14} {'/selftest':>10}")
+base = None
+for tool, label in (("selftest", "demand_paging_test (CPL0)"), ("kvmlab_cpl0", "kvmlab dirty-log --cpl 0 populate"),
+                    ("kvmlab_cpl3", "kvmlab populate demand (CPL3)")):
+    runs = [r for r in rows if r["tool"] == tool]
+    if not runs:
+        print(f"{label:<34} not run")
+        continue
+    s = statistics.median(seconds(r) for r in runs)
+    insn = [v for r in runs if (v := per_page(r)) is not None]
+    base = s if tool == "selftest" else base
+    ratio = f"{s / base:10.3f}" if base and tool == "kvmlab_cpl0" else f"{'-':>10}"
+    print(f"{label:<34} {s:9.4f} {s / pages * 1e6:8.2f} {statistics.median(insn) if insn else float('nan'):14.2f} {ratio}")
+PY
