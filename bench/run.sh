@@ -44,6 +44,10 @@ echo "dirty logging: kvmlab dirty-log against dirty_log_perf_test"
 bash bench/dirty-log.sh
 
 echo
+echo "dirty-logging ioctls at CPL0 against dirty_log_perf_test: many rounds, ABBA"
+bash bench/dirty-ioctls.sh
+
+echo
 echo "jitter: 2, 8, 64 vCPUs, SLOT_ZAP_ALL on and off"
 bash bench/jitter.sh
 

@@ -3,6 +3,8 @@ import json
 import statistics
 import sys
 
+from dirty_phases import kvmlab_phases
+
 raw_path, out_path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(raw_path)]
 
@@ -22,19 +24,6 @@ def page_writes(config):
 def insn_per_page(row):
     """kvm:kvm_emulate_insn over the whole run per guest page write, if counted."""
     return row["emulated"] / page_writes(row["config"]) if row.get("emulated", -1) >= 0 else None
-
-
-def kvmlab_phases(data):
-    result = data["detail"]
-    its = result["iterations"]
-    return {
-        "populate": result["populate"]["seconds"],
-        "enable": result["enable"]["seconds"],
-        "dirty_total": sum(i["dirtyMemorySeconds"] for i in its),
-        "get_total": sum(i["getSeconds"] for i in its),
-        "clear_total": sum(i.get("clearSeconds") or 0 for i in its),
-        "disable": (result.get("disable") or {}).get("seconds", 0.0),
-    }
 
 
 summary = {}

@@ -169,6 +169,12 @@ static inline int ckvm_unblock_signal(int sig) {
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+// The calling thread stops sharing the process's descriptor table (it gets
+// a copy), as unshare(CLONE_FILES) does; 0 on success.
+static inline int ckvm_unshare_files(void) {
+    return (int)syscall(SYS_unshare, 0x00000400 /* CLONE_FILES */);
+}
+
 static inline int ckvm_pin_self(int cpu) {
     uint64_t mask[16] = {0};
     if (cpu < 0 || cpu >= 1024) return -1;
