@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "long_mode.h"
+
 #define MEM_SIZE (1 << 30) // MAP_NORESERVE: only touched pages are allocated
 #define PML4 0x1000
 #define PDPT 0x2000
@@ -52,30 +54,6 @@ static void *run_vcpu(void *arg) {
     return NULL;
 }
 
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
-
-static void flat(struct kvm_segment *s, uint16_t selector, int code) {
-    memset(s, 0, sizeof(*s));
-    s->selector = selector;
-    s->limit = 0xffffffff;
-    s->present = 1;
-    s->dpl = selector & 3;
-    s->s = 1;
-    s->g = 1;
-    s->type = code ? 11 : 3;
-    s->l = code;
-    s->db = !code;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv) {
     long exits = argc > 1 ? atol(argv[1]) : 100000;
     int cpl = argc > 2 ? atoi(argv[2]) : 3;
@@ -94,13 +72,7 @@ int main(int argc, char **argv) {
     pml4[0] = PDPT | 7;
     pdpt[0] = PD | 7;
     for (int i = 0; i < 512; i++) pd[i] = ((uint64_t)i << 21) | 0x87; // 2 MiB user pages cover 1 GiB
-    uint64_t *gdt = (uint64_t *)(mem + GDT);
-    gdt[1] = 0x00af9b000000ffffull; // kernel code
-    gdt[2] = 0x00cf93000000ffffull; // kernel data
-    gdt[3] = 0x00cff3000000ffffull; // user data
-    gdt[4] = 0x00affb000000ffffull; // user code
-    *(uint16_t *)(mem + TSS + 0x66) = 0x68; // I/O bitmap right after the TSS, all zero
-    mem[TSS + 0x68 + 0x2000] = 0xff;
+    write_gdt_and_tss(mem, GDT, TSS);
     static const uint8_t code[] = {0x48, 0xff, 0x07, 0xb0, 0x01, 0xe6, 0xea, 0xeb, 0xf7};
     memcpy(mem + CODE, code, sizeof(code));
 
@@ -117,24 +89,7 @@ int main(int argc, char **argv) {
         if (have_cpuid) ioctl(cpu, KVM_SET_CPUID2, &cpuid);
         vcpus[i] = (struct vcpu){.fd = cpu, .exits = exits,
                                  .run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0)};
-        struct kvm_sregs sregs;
-        if (ioctl(cpu, KVM_GET_SREGS, &sregs)) die("KVM_GET_SREGS");
-        sregs.cr0 = 0x80050033;
-        sregs.cr3 = PML4;
-        sregs.cr4 = 0x620;
-        sregs.efer = 0xd01;
-        flat(&sregs.cs, cpl == 3 ? 0x23 : 0x08, 1);
-        flat(&sregs.ss, cpl == 3 ? 0x1b : 0x10, 0);
-        sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
-        memset(&sregs.tr, 0, sizeof(sregs.tr));
-        sregs.tr.base = TSS;
-        sregs.tr.limit = 0x68 + 0x2000;
-        sregs.tr.selector = 0x28;
-        sregs.tr.type = 11;
-        sregs.tr.present = 1;
-        sregs.gdt.base = GDT;
-        sregs.gdt.limit = 7 * 8 - 1;
-        if (ioctl(cpu, KVM_SET_SREGS, &sregs)) die("KVM_SET_SREGS");
+        enter_long_mode(cpu, cpl, PML4, GDT, TSS);
         struct kvm_regs regs = {.rip = CODE, .rsp = STACK, .rdi = MAILBOXES + (uint64_t)i * MAILBOX_STRIDE, .rflags = 0x3002};
         if (ioctl(cpu, KVM_SET_REGS, &regs)) die("KVM_SET_REGS");
     }

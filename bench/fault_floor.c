@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "long_mode.h"
+
 #define SYS_SIZE (2 << 20)
 #define PML4 0x1000
 #define PDPT 0x2000
@@ -26,30 +28,6 @@
 #define CODE 0x10000
 #define STACK 0x30000
 #define TEST_GPA (1ull << 30)
-
-static void die(const char *what) {
-    perror(what);
-    exit(1);
-}
-
-static void flat(struct kvm_segment *s, uint16_t selector, int code) {
-    memset(s, 0, sizeof(*s));
-    s->selector = selector;
-    s->limit = 0xffffffff;
-    s->present = 1;
-    s->dpl = selector & 3;
-    s->s = 1;
-    s->g = 1;
-    s->type = code ? 11 : 3;
-    s->l = code;
-    s->db = !code;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static double pass(int cpu, struct kvm_run *run) {
     double start = now();
@@ -83,13 +61,7 @@ int main(int argc, char **argv) {
     pdpt[1] = PD1 | 7;
     pd0[0] = 0x87;  // 2 MiB user pages: guest pages are 2 MiB, host pages 4 KiB
     for (uint64_t i = 0; i < size >> 21; i++) pd1[i] = (TEST_GPA + (i << 21)) | 0x87;
-    uint64_t *gdt = (uint64_t *)(sys + GDT);
-    gdt[1] = 0x00af9b000000ffffull;
-    gdt[2] = 0x00cf93000000ffffull;
-    gdt[3] = 0x00cff3000000ffffull;
-    gdt[4] = 0x00affb000000ffffull;
-    *(uint16_t *)(sys + TSS + 0x66) = 0x68;
-    sys[TSS + 0x68 + 0x2000] = 0xff;
+    write_gdt_and_tss(sys, GDT, TSS);
     // loop: rbx = TEST_GPA, rcx = pages; mov rax,(rbx); add $4096,rbx; dec rcx; jnz; out; jmp loop
     uint8_t code[64], *p = code;
     *p++ = 0x48; *p++ = 0xbb; memcpy(p, &(uint64_t){TEST_GPA}, 8); p += 8;           // movabs $TEST_GPA, %rbx
@@ -111,24 +83,7 @@ int main(int argc, char **argv) {
     } cpuid = {.header.nent = 256};
     if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) == 0) ioctl(cpu, KVM_SET_CPUID2, &cpuid);
     struct kvm_run *run = mmap(NULL, ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0), PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0);
-    struct kvm_sregs sregs;
-    if (ioctl(cpu, KVM_GET_SREGS, &sregs)) die("KVM_GET_SREGS");
-    sregs.cr0 = 0x80050033;
-    sregs.cr3 = PML4;
-    sregs.cr4 = 0x620;
-    sregs.efer = 0xd01;
-    flat(&sregs.cs, 0x23, 1);
-    flat(&sregs.ss, 0x1b, 0);
-    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss;
-    memset(&sregs.tr, 0, sizeof(sregs.tr));
-    sregs.tr.base = TSS;
-    sregs.tr.limit = 0x68 + 0x2000;
-    sregs.tr.selector = 0x28;
-    sregs.tr.type = 11;
-    sregs.tr.present = 1;
-    sregs.gdt.base = GDT;
-    sregs.gdt.limit = 7 * 8 - 1;
-    if (ioctl(cpu, KVM_SET_SREGS, &sregs)) die("KVM_SET_SREGS");
+    enter_long_mode(cpu, 3, PML4, GDT, TSS);
     struct kvm_regs regs = {.rip = CODE, .rsp = STACK, .rax = 0x5a5a, .rflags = 0x3002};
     if (ioctl(cpu, KVM_SET_REGS, &regs)) die("KVM_SET_REGS");
 

@@ -1,4 +1,5 @@
 import CKVM
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -28,14 +29,18 @@ public final class Interrupts: Sendable {
         guard pipe(&fds) == 0 else { return }
         let readFD = fds[0]
         guard ckvm_install_stop_signals(fds[1]) == 0 else { return }
-        _ = try? JoinableThread(stackSize: 64 << 10) { [self] in
-            // A private copy of the descriptor table: while another thread
-            // shares it, every growth of the table (at 64, 128, 256, ...
-            // descriptors: one per vCPU) waits for an RCU grace period,
-            // 8-19 ms here, which made creating 256 vCPUs 40% slower than
-            // the C reference. This thread needs only the pipe and stderr;
-            // handlers must not use descriptors opened after install.
-            _ = ckvm_unshare_files()
+        let writeFD = fds[1]
+        let unshared = DispatchSemaphore(value: 0)
+        let watcher = try? JoinableThread(stackSize: 64 << 10) { [self] in
+            // A private descriptor table: while another thread shares it,
+            // every growth of the table (at 64, 128, 256, ... descriptors:
+            // one per vCPU) waits for an RCU grace period, 8-19 ms here,
+            // which made creating 256 vCPUs 40% slower than the C
+            // reference. This thread keeps only its pipe's two ends (the
+            // signal handler may run here and write the pipe) and stdio;
+            // handlers must not use other descriptors.
+            _ = ckvm_unshare_files_keeping(UInt32(readFD), UInt32(writeFD))
+            unshared.signal()
             var byte: UInt8 = 0
             while read(readFD, &byte, 1) == 1 {
                 if count.add(1, ordering: .acquiringAndReleasing).newValue > 1 {
@@ -47,6 +52,8 @@ public final class Interrupts: Sendable {
                 for handler in handlers.withLock({ Array($0.values) }) { handler() }
             }
         }
+        // The main thread's table is unshared from here on (no grace periods).
+        if watcher != nil { unshared.wait() }
     }
 
     /// Registers `stop` for the duration of a run; returns a token for `remove`.

@@ -169,10 +169,17 @@ static inline int ckvm_unblock_signal(int sig) {
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-// The calling thread stops sharing the process's descriptor table (it gets
-// a copy), as unshare(CLONE_FILES) does; 0 on success.
-static inline int ckvm_unshare_files(void) {
-    return (int)syscall(SYS_unshare, 0x00000400 /* CLONE_FILES */);
+// The calling thread stops sharing the process's descriptor table, as
+// unshare(CLONE_FILES) does, and closes its copies of every descriptor
+// above stderr but `keep_a` and `keep_b` (a copy would keep a pipe's write
+// end open for good: its reader would never see EOF). 0 on success.
+static inline int ckvm_unshare_files_keeping(unsigned int keep_a, unsigned int keep_b) {
+    if (syscall(SYS_unshare, 0x00000400 /* CLONE_FILES */) != 0) return -1;
+    unsigned int low = keep_a < keep_b ? keep_a : keep_b, high = keep_a < keep_b ? keep_b : keep_a;
+    unsigned int first[3] = {3, low + 1, high + 1}, last[3] = {low - 1, high - 1, ~0u};
+    for (int i = 0; i < 3; i++)
+        if (first[i] <= last[i] && first[i] >= 3 && syscall(SYS_close_range, first[i], last[i], 0) != 0) return -1;
+    return 0;
 }
 
 static inline int ckvm_pin_self(int cpu) {
