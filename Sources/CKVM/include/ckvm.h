@@ -175,11 +175,14 @@ static inline int ckvm_unblock_signal(int sig) {
 // end open for good: its reader would never see EOF). 0 on success.
 static inline int ckvm_unshare_files_keeping(unsigned int keep_a, unsigned int keep_b) {
     if (syscall(SYS_unshare, 0x00000400 /* CLONE_FILES */) != 0) return -1;
-    unsigned int low = keep_a < keep_b ? keep_a : keep_b, high = keep_a < keep_b ? keep_b : keep_a;
-    unsigned int first[3] = {3, low + 1, high + 1}, last[3] = {low - 1, high - 1, ~0u};
-    for (int i = 0; i < 3; i++)
-        if (first[i] <= last[i] && first[i] >= 3 && syscall(SYS_close_range, first[i], last[i], 0) != 0) return -1;
-    return 0;
+    unsigned int keep[2] = {keep_a < keep_b ? keep_a : keep_b, keep_a < keep_b ? keep_b : keep_a};
+    unsigned int first = 3;  // the lowest descriptor not yet kept or closed
+    for (int i = 0; i < 2; i++) {
+        if (keep[i] < first) continue;
+        if (keep[i] > first && syscall(SYS_close_range, first, keep[i] - 1, 0) != 0) return -1;
+        first = keep[i] + 1;
+    }
+    return syscall(SYS_close_range, first, ~0u, 0) == 0 ? 0 : -1;
 }
 
 static inline int ckvm_pin_self(int cpu) {
