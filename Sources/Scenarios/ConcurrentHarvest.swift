@@ -56,7 +56,7 @@ public enum ConcurrentHarvestScenario {
             mailbox[MB_STAMP] = Stamp(tag: UInt16(index + 1), sequence: 0).base
             mailbox[MB_SEED] = 0x9E37_79B9_7F4A_7C15 &* UInt64(index + 1)
         }
-        _ = try machine.setTestSlotFlags(.logDirtyPages)
+        try machine.setTestSlotFlags(.logDirtyPages)
         return try ConcurrentHarvestRun(machine: machine, config: config).execute()
     }
 }

@@ -184,7 +184,7 @@ final class DirtyLogRun {
         let populated = timer.measure("populate") { driver.runIteration(timeout: config.timeout) }
         populate = populated.phase
         guard populated.value != nil else { return false }
-        enable = try timer.measureSpan("enable dirty logging") { try machine.setTestSlotFlags(.logDirtyPages).reduce(0, +) }
+        enable = try timer.measureSpan("enable dirty logging") { try machine.setTestSlotFlags(.logDirtyPages) }
         for index in 1...config.iterations {
             guard try iterate(index), !Interrupts.shared.requested else { return false }
         }
@@ -207,12 +207,12 @@ final class DirtyLogRun {
 
     private func disableLogging() throws -> Bool {
         guard config.keepRunning else {
-            disable = try timer.measureSpan("disable dirty logging") { try machine.setTestSlotFlags([]).reduce(0, +) }
+            disable = try timer.measureSpan("disable dirty logging") { try machine.setTestSlotFlags([]) }
             return true
         }
         let clock = Stopwatch()
         driver.beginIteration()
-        disable = try timer.measureSpan("disable dirty logging") { try machine.setTestSlotFlags([]).reduce(0, +) }
+        disable = try timer.measureSpan("disable dirty logging") { try machine.setTestSlotFlags([]) }
         let finished = driver.awaitIteration(timeout: config.timeout) != nil
         keepRunningPass = PhaseRecord(name: "dirty memory while disabling", seconds: clock.seconds, stats: nil)
         return finished

@@ -60,9 +60,7 @@ final class Harvester: @unchecked Sendable {
         } else {
             var total = 0.0
             for (index, slot) in machine.testSlots.enumerated() {
-                let clock = Stopwatch()
-                try machine.vm.getDirtyLog(slot: slot.slot, into: &bitmaps[index])
-                total += clock.seconds
+                total += try Stopwatch.seconds { try machine.vm.getDirtyLog(slot: slot.slot, into: &bitmaps[index]) }
             }
             seconds = total
         }
@@ -86,16 +84,10 @@ final class Harvester: @unchecked Sendable {
     @discardableResult
     func clear() throws -> Double {
         if InjectedFault.on(.skipClear) { return 0 }
-        if usesRing {
-            let clock = Stopwatch()
-            try machine.vm.resetDirtyRings()
-            return clock.seconds
-        }
+        if usesRing { return try Stopwatch.seconds { try machine.vm.resetDirtyRings() } }
         var total = 0.0
         for (index, slot) in machine.testSlots.enumerated() {
-            let clock = Stopwatch()
-            try machine.vm.clearDirtyLog(slot: slot.slot, bitmap: bitmaps[index], ranges: clearRanges[index])
-            total += clock.seconds
+            total += try Stopwatch.seconds { try machine.vm.clearDirtyLog(slot: slot.slot, bitmap: bitmaps[index], ranges: clearRanges[index]) }
         }
         return total
     }

@@ -123,7 +123,7 @@ final class SlotChurner {
                 try timed("flags") { try machine.vm.setMemoryRegion(slot) }
             case .toggleDirtyLog:
                 toggled.toggle()
-                try timed(toggled ? "dirty-log-on" : "dirty-log-off") { _ = try machine.setTestSlotFlags(toggled ? .logDirtyPages : []) }
+                try timed(toggled ? "dirty-log-on" : "dirty-log-off") { try machine.setTestSlotFlags(toggled ? .logDirtyPages : []) }
             case .manySlots:
                 let size = SlotChurner.slotSize / UInt64(JitterConfig.manySlotsBatch)
                 let batch = (0..<JitterConfig.manySlotsBatch).map {

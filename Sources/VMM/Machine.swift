@@ -170,18 +170,17 @@ public final class Machine: @unchecked Sendable {
     }
 
     /// Sets flags (e.g. dirty logging) on every test slot; returns the
-    /// seconds each KVM_SET_USER_MEMORY_REGION took.
-    public func setTestSlotFlags(_ flags: MemorySlot.Flags) throws -> [Double] {
-        var times: [Double] = []
+    /// seconds the KVM_SET_USER_MEMORY_REGION calls took together.
+    @discardableResult
+    public func setTestSlotFlags(_ flags: MemorySlot.Flags) throws -> Double {
+        var seconds = 0.0
         for index in testSlots.indices {
             var slot = testSlots[index]
             slot.flags = flags
-            let clock = Stopwatch()
-            try vm.setMemoryRegion(slot)
-            times.append(clock.seconds)
+            seconds += try Stopwatch.seconds { try vm.setMemoryRegion(slot) }
             testSlots[index] = slot
         }
-        return times
+        return seconds
     }
 
     public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }

@@ -15,6 +15,13 @@ public struct Stopwatch: Sendable {
     public var nanoseconds: UInt64 { Stopwatch.now() - start }
     public var seconds: Double { Double(nanoseconds) / 1e9 }
 
+    /// Seconds that `body` took.
+    public static func seconds(of body: () throws -> Void) rethrows -> Double {
+        let clock = Stopwatch()
+        try body()
+        return clock.seconds
+    }
+
     /// Sleeps until CLOCK_MONOTONIC reaches `nanos` (absolute), through signals.
     public static func sleep(until nanos: UInt64) {
         var spec = timespec(tv_sec: Int(nanos / 1_000_000_000), tv_nsec: Int(nanos % 1_000_000_000))

@@ -51,7 +51,7 @@ extension CheckSuite {
         },
         CheckCase("clear_dirty_log_rejects_misaligned", "KVM refuses clears whose first page or length breaks the 64-page rule", quick: true) { _ in
             let machine = try Machine(MachineConfig(vcpus: 1, testMemory: 1 << 20, manualProtect: [.enable, .initiallySet]))
-            _ = try machine.setTestSlotFlags(.logDirtyPages)
+            try machine.setTestSlotFlags(.logDirtyPages)
             var bitmap = DirtyBitmap(pages: 256)
             try machine.vm.getDirtyLog(slot: Machine.firstTestSlot, into: &bitmap)
             var accepted: [String] = []
