@@ -6,17 +6,17 @@ import VMM
 /// bitmaps allocated once, and checks it against what the guests wrote.
 final class Harvester: @unchecked Sendable {
     // @unchecked: `bitmaps` is touched only by the main thread; vCPU threads
-    // reach `drainRingFull`, whose shared state is behind `pending` and the ring locks.
+    // reach `drainRingFull`, whose shared state is behind `pending` and each ring's lock.
     let machine: Machine
     let manualProtect: Bool
     let clearRanges: [[ClearRange]]
-    let rings: [DirtyRing]
+    /// One per vCPU, each behind its own lock: the main thread may harvest
+    /// a ring while its vCPU drains it after a ring-full exit (concurrent
+    /// harvesting).
+    private let rings: [Locked<DirtyRing>]
     private(set) var bitmaps: [DirtyBitmap]
     /// Entries drained by vCPU threads whose ring filled mid-iteration.
     private let pending = Locked<[(UInt32, UInt64)]>([])
-    /// One per ring: the main thread may harvest a ring while its vCPU
-    /// drains it after a ring-full exit (concurrent harvesting).
-    private let ringLocks: [Locked<Void>]
 
     init(machine: Machine, manualProtect: Bool, clearChunk: Int?, ringEntries: Int?) throws {
         self.machine = machine
@@ -24,9 +24,8 @@ final class Harvester: @unchecked Sendable {
         clearRanges = machine.testSlots.map { slot in
             clearChunk.map { ClearRange.chunks(slotPages: slot.pageCount, chunk: $0) } ?? [ClearRange(firstPage: 0, pageCount: slot.pageCount)]
         }
-        rings = try ringEntries.map { entries in try machine.vcpus.map { try DirtyRing(vcpu: $0, entries: entries) } } ?? []
+        rings = try ringEntries.map { entries in try machine.vcpus.map { try Locked(DirtyRing(vcpu: $0, entries: entries)) } } ?? []
         bitmaps = machine.testSlots.map { DirtyBitmap(pages: $0.pageCount) }
-        ringLocks = rings.map { _ in Locked(()) }
     }
 
     var usesRing: Bool { !rings.isEmpty }
@@ -36,7 +35,7 @@ final class Harvester: @unchecked Sendable {
     /// A failed reset ends the vCPU (it would fill again at once).
     func drainRingFull(vcpu: Int) throws(KVMError) {
         var drained: [(UInt32, UInt64)] = []
-        ringLocks[vcpu].withLock { _ in _ = rings[vcpu].harvest { drained.append(($0, $1)) } }
+        rings[vcpu].withLock { ring in _ = ring.harvest { drained.append(($0, $1)) } }
         pending.withLock { $0.append(contentsOf: drained) }
         try machine.vm.resetDirtyRings()
     }
@@ -50,9 +49,9 @@ final class Harvester: @unchecked Sendable {
         if usesRing {
             let clock = Stopwatch()
             for index in bitmaps.indices { bitmaps[index].clearAll() }
-            for (ring, lock) in zip(rings, ringLocks) {
+            for lockedRing in rings {
                 var entries: [(UInt32, UInt64)] = []
-                lock.withLock { _ in _ = ring.harvest { entries.append(($0, $1)) } }
+                lockedRing.withLock { ring in _ = ring.harvest { entries.append(($0, $1)) } }
                 for (slot, page) in entries { mark(slot, page) }
             }
             for (slot, page) in pending.withLock({ all in defer { all.removeAll() }; return all }) { mark(slot, page) }
