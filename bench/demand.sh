@@ -17,11 +17,7 @@ mkdir -p "$OUT"
 raw="$OUT/demand.jsonl"
 : > "$raw"
 selftest=$(bash bench/build-selftest.sh demand_paging_test 2>"$OUT/build-demand-selftest.log" || true)
-counted=()
-if perf stat -e kvm:kvm_emulate_insn -x, -o /dev/null true 2>/dev/null; then
-    counted=(perf stat -x, -e kvm:kvm_emulate_insn -o "$OUT/emulated.csv" --)
-fi
-emulated() { [ ${#counted[@]} -gt 0 ] && awk -F, '/kvm_emulate_insn/ {print $1}' "$OUT/emulated.csv" || echo -1; }
+source bench/emulated.sh
 
 reference() {
     [ -x "$selftest" ] || return 0

@@ -19,14 +19,8 @@ seconds_since() {
     printf '%d.%09d' $((ns / 1000000000)) $((ns % 1000000000))
 }
 
-# Emulated instructions of every run, counted the same way for both tools:
-# the kvm:kvm_emulate_insn tracepoint through perf stat (the selftest's own
-# KVM stats are in debugfs, which this host refuses). Empty without perf.
-counted=()
-if perf stat -e kvm:kvm_emulate_insn -x, -o /dev/null true 2>/dev/null; then
-    counted=(perf stat -x, -e kvm:kvm_emulate_insn -o "$OUT/emulated.csv" --)
-fi
-emulated() { [ ${#counted[@]} -gt 0 ] && awk -F, '/kvm_emulate_insn/ {print $1}' "$OUT/emulated.csv" || echo -1; }
+# Emulated instructions of every run: "${counted[@]}" and emulated.
+source bench/emulated.sh
 
 configs=("-v 1 -b 1G -i 3" "-v 2 -b 1G -i 3" "-v 64 -b 32M -i 3" "-v 2 -b 1G -i 3 -s anonymous_thp" "-v 1 -b 1G -i 3 -x 4")
 [ -n "${CONFIGS:-}" ] && IFS=';' read -r -a configs <<<"$CONFIGS"
