@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 EXITS=${EXITS:-100000}
-START_ROUNDS=${START_ROUNDS:-15}  # VM start is short and noisy: more rounds
 KVMLAB=${KVMLAB:-.build/release/kvmlab}
 OUT=bench/out
 mkdir -p "$OUT"
@@ -25,19 +24,10 @@ for round in $(seq 1 "$ROUNDS"); do
     record kvmlab_cpl0 "$round" "$("$KVMLAB" exit-latency -n $((EXITS / 5)) --cpl 0 --json)"
 done
 
-echo "VM create and start: 1, 64, 256, 1024 vCPUs, C and kvmlab in ABBA order, $START_ROUNDS rounds each"
-c_start() { record "c_start_$1" "$2" "$("$OUT/exit_loop" 2 3 "$1")"; }
-k_start() {  # through stdin: 1024 vCPUs' document is too large for an argument
-    "$KVMLAB" exit-latency -v "$1" -n 2 --json --quiet | python3 bench/record.py "$raw" - case="start_$1" round="$2"
-}
-for round in $(seq 1 "$START_ROUNDS"); do
-    for vcpus in 1 64 256 1024; do
-        if (( round % 2 )); then c_start "$vcpus" "$round"; k_start "$vcpus" "$round"
-        else k_start "$vcpus" "$round"; c_start "$vcpus" "$round"; fi
-    done
-done
-
 python3 bench/summarize.py "$raw" "$OUT/results.json"
+
+echo
+bash bench/vm-start.sh
 
 echo
 echo "dirty logging: kvmlab dirty-log against dirty_log_perf_test"

@@ -1,4 +1,5 @@
-"""Turns bench/out/raw.jsonl into the medians and ratios `make bench` prints."""
+"""Turns bench/out/raw.jsonl (exit round trips) or bench/out/vm-start.jsonl
+(VM start) into the medians and ratios `make bench` prints: RAW OUT.JSON."""
 import json
 import statistics
 import sys
@@ -21,8 +22,9 @@ def per_exit_us(case):
 
 
 results = {"exit_round_trip": {}, "vm_start": {}}
-print()
-print(f"{'exit round trip':<16} {'C µs/exit':>10} {'kvmlab µs/exit':>15} {'kvmlab/C':>9} {'kvmlab p50 µs':>14} {'p99 µs':>8}")
+if any(case.startswith("kvmlab_cpl") for case in by_case):
+    print()
+    print(f"{'exit round trip':<16} {'C µs/exit':>10} {'kvmlab µs/exit':>15} {'kvmlab/C':>9} {'kvmlab p50 µs':>14} {'p99 µs':>8}")
 for cpl in ("cpl3", "cpl0"):
     c, k = per_exit_us(f"c_{cpl}"), per_exit_us(f"kvmlab_{cpl}")
     if not c or not k:
@@ -42,25 +44,40 @@ for cpl in ("cpl3", "cpl0"):
     print(f"{cpl.upper():<16} {entry['c_us_per_exit_median']:>10.2f} {entry['kvmlab_us_per_exit_median']:>15.2f}"
           f" {entry['ratio_median_of_pairs']:>9.3f} {p50:>14.2f} {p99:>8.2f}")
 
-print()
-print(f"{'VM start':<16} {'C total s':>10} {'kvmlab create s':>16} {'kvmlab run s':>13} {'kvmlab total s':>15} {'kvmlab/C':>9}")
+def quartiles(values):
+    """Lower quartile, median, upper quartile (statistics' exclusive method)."""
+    if len(values) < 2:
+        return (values[0],) * 3
+    q1, q2, q3 = statistics.quantiles(values, n=4)
+    return q1, q2, q3
+
+
+if any(case.startswith("start_") for case in by_case):
+    print()
+    print(f"{'VM start (ms)':<14} {'C create':>9} {'C run':>7} {'C total':>8} {'k create':>9} {'k run':>7} {'k total':>8}"
+          f" {'kvmlab/C':>9} {'pair ratios q1-q3':>18}")
 for vcpus in (1, 64, 256, 1024):
     data = by_case.get(f"start_{vcpus}", [])
     reference = by_case.get(f"c_start_{vcpus}", [])
-    if not data:
+    if not data or not reference:
         continue
-    create = statistics.median(d["detail"]["setupSeconds"] for d in data)
-    start = statistics.median(d["detail"]["seconds"] for d in data)
-    total = statistics.median(d["detail"]["setupSeconds"] + d["detail"]["seconds"] for d in data)
-    c_total = statistics.median(d["create_seconds"] + d["seconds"] for d in reference) if reference else None
-    entry = {"create_seconds": create, "run_seconds": start, "total_seconds": total, "rounds": len(data)}
-    if c_total:
-        entry["c_total_seconds"] = c_total
-        entry["ratio"] = total / c_total
+    k_create = [d["detail"]["setupSeconds"] for d in data]
+    k_run = [d["detail"]["seconds"] for d in data]
+    k_total = [a + b for a, b in zip(k_create, k_run)]
+    c_create = [d["create_seconds"] for d in reference]
+    c_run = [d["seconds"] for d in reference]
+    c_total = [a + b for a, b in zip(c_create, c_run)]
+    # Rounds pair up in order (each round ran both, ABBA): the spread of the
+    # pairs' ratios says whether a gap between the medians is real.
+    q1, _, q3 = quartiles([k / c for k, c in zip(k_total, c_total)])
+    med = statistics.median
+    entry = {"create_seconds": med(k_create), "run_seconds": med(k_run), "total_seconds": med(k_total),
+             "c_create_seconds": med(c_create), "c_run_seconds": med(c_run), "c_total_seconds": med(c_total),
+             "ratio": med(k_total) / med(c_total), "pair_ratio_q1": q1, "pair_ratio_q3": q3, "rounds": len(data)}
     results["vm_start"][str(vcpus)] = entry
-    ratio = f"{total / c_total:>9.3f}" if c_total else "        -"
-    c_text = f"{c_total:>10.4f}" if c_total else "         -"
-    print(f"{str(vcpus) + ' vCPUs':<16} {c_text} {create:>16.4f} {start:>13.4f} {total:>15.4f} {ratio}")
+    print(f"{str(vcpus) + ' vCPUs':<14} {med(c_create) * 1e3:>9.2f} {med(c_run) * 1e3:>7.2f} {med(c_total) * 1e3:>8.2f}"
+          f" {med(k_create) * 1e3:>9.2f} {med(k_run) * 1e3:>7.2f} {med(k_total) * 1e3:>8.2f}"
+          f" {entry['ratio']:>9.3f} {q1:>9.3f}-{q3:<8.3f}")
 
 json.dump(results, open(out_path, "w"), indent=2, sort_keys=True)
 print(f"\nwritten: {out_path}")

@@ -1,3 +1,5 @@
+// pthread_attr_setsigmask_np is a GNU extension (glibc 2.32).
+#define _GNU_SOURCE
 #include "ckvm.h"
 
 // SIGINT/SIGTERM arrive on whichever thread the kernel picks; the handler
@@ -21,4 +23,13 @@ int ckvm_install_stop_signals(int pipe_write_fd) {
     sa.sa_flags = SA_RESTART;
     if (sigaction(SIGINT, &sa, NULL) != 0) return -1;
     return sigaction(SIGTERM, &sa, NULL);
+}
+
+int ckvm_mask_without(int sig, sigset_t *mask) {
+    if (pthread_sigmask(SIG_SETMASK, NULL, mask) != 0) return -1;
+    return sigdelset(mask, sig);
+}
+
+int ckvm_attr_set_sigmask(pthread_attr_t *attr, const sigset_t *mask) {
+    return pthread_attr_setsigmask_np(attr, mask);
 }

@@ -4,33 +4,45 @@ import Glibc
 /// A pthread running a Swift closure. vCPUs block in KVM_RUN, so they get
 /// real threads, never Swift concurrency's cooperative pool.
 public final class JoinableThread: @unchecked Sendable {
-    // @unchecked: `handle` is immutable; `joined` is only touched by the one
-    // thread that owns this object and joins it.
+    // @unchecked: `handle` and `context` are immutable; `joined` is only
+    // touched by the one thread that owns this object and joins it.
     private final class Context {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 
     public let handle: pthread_t
+    /// Also held here, so the thread's release of its reference is not the
+    /// last one: a first free() on a thread gives it a malloc arena and
+    /// cache (mmap, munmap, mprotect), which vCPU threads never need.
+    private let context: Context
     private var joined = false
 
-    /// Starts `body` on a new thread, pinned to `cpu` first if one is given.
-    public init(stackSize: Int = 512 << 10, pinTo cpu: Int? = nil, _ body: @escaping @Sendable () -> Void) throws(HostError) {
+    /// Starts `body` on a new thread, pinned to `cpu` first if one is given,
+    /// with `signalMask` as its signal mask if one is given (else the
+    /// creating thread's).
+    public init(stackSize: Int = 512 << 10, pinTo cpu: Int? = nil, signalMask: sigset_t? = nil,
+                _ body: @escaping @Sendable () -> Void) throws(HostError) {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setstacksize(&attributes, stackSize)
-        let context = Unmanaged.passRetained(Context {
+        if var mask = signalMask {
+            let error = ckvm_attr_set_sigmask(&attributes, &mask)
+            guard error == 0 else { throw HostError("cannot set a new thread's signal mask: \(String(cString: strerror(error)))") }
+        }
+        context = Context {
             if let cpu { _ = JoinableThread.pinCurrent(to: cpu) }
             body()
-        }).toOpaque()
+        }
+        let retained = Unmanaged.passRetained(context).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, &attributes, { raw in
             Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue().body()
             return nil
-        }, context)
+        }, retained)
         guard result == 0 else {
-            Unmanaged<Context>.fromOpaque(context).release()
+            Unmanaged<Context>.fromOpaque(retained).release()
             throw HostError("cannot start a thread: \(String(cString: strerror(result))); lower --vcpus or raise the thread limit (ulimit -u)")
         }
         handle = thread

@@ -63,10 +63,14 @@ public final class VCPURunner: @unchecked Sendable {
         // Cleared before any thread exists: a stop() from here on sets them
         // again, and a thread created after that stop enters and leaves at once.
         for vcpu in machine.vcpus { vcpu.setImmediateExit(false) }
+        // vCPU threads start with the kick signal unblocked, even if kvmlab
+        // inherited a mask that blocks it (a parent may spawn it so).
+        var mask = sigset_t()
+        ckvm_mask_without(VCPURunner.kickSignal, &mask)
         for index in machine.vcpus.indices {
             let thread: JoinableThread
             do {
-                thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count]) { [self] in vcpuThread(index) }
+                thread = try JoinableThread(pinTo: pin.isEmpty ? nil : pin[index % pin.count], signalMask: mask) { [self] in vcpuThread(index) }
             } catch {
                 // The vCPUs without a thread still owe an outcome to wait().
                 for missing in index..<machine.vcpus.count {
@@ -81,7 +85,6 @@ public final class VCPURunner: @unchecked Sendable {
     }
 
     private func vcpuThread(_ index: Int) {
-        ckvm_unblock_signal(VCPURunner.kickSignal)
         let outcome = prologue?(index) == false ? .stopped(stopRequested ?? .host) : runLoop(index)
         outcomes.withLock { $0[index] = outcome }
         ended.add(1, ordering: .releasing)

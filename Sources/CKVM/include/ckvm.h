@@ -157,17 +157,22 @@ static inline int ckvm_install_kick_handler(int sig) {
     sa.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
     return sigaction(sig, &sa, NULL);
 }
-// Pins the calling thread to one CPU (raw syscall: the glibc CPU_SET
-// macros and pthread_setaffinity_np need _GNU_SOURCE, which Swift's Glibc
-// module is not built with).
-// A vCPU thread must receive the kick signal even if it inherited a mask
-// that blocks it (a parent process may spawn kvmlab with signals blocked).
+// Unblocks `sig` in the calling thread (SIGINT and SIGTERM: a parent
+// process may spawn kvmlab with signals blocked).
 static inline int ckvm_unblock_signal(int sig) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, sig);
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
+
+// `mask`: the calling thread's signal mask without `sig`. 0 on success.
+int ckvm_mask_without(int sig, sigset_t *mask);
+
+// Threads created with `attr` start with `mask` (glibc sets a new thread's
+// mask in the thread anyway, so this costs the thread no system call).
+// 0 or an error number.
+int ckvm_attr_set_sigmask(pthread_attr_t *attr, const sigset_t *mask);
 
 // The calling thread stops sharing the process's descriptor table, as
 // unshare(CLONE_FILES) does, and closes its copies of every descriptor
@@ -185,6 +190,9 @@ static inline int ckvm_unshare_files_keeping(unsigned int keep_a, unsigned int k
     return syscall(SYS_close_range, first, ~0u, 0) == 0 ? 0 : -1;
 }
 
+// Pins the calling thread to one CPU (raw syscall: the glibc CPU_SET
+// macros and pthread_setaffinity_np need _GNU_SOURCE, which Swift's Glibc
+// module is not built with).
 static inline int ckvm_pin_self(int cpu) {
     uint64_t mask[16] = {0};
     if (cpu < 0 || cpu >= 1024) return -1;
