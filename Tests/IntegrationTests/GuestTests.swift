@@ -52,6 +52,27 @@ struct GuestTests {
         #expect(clock.now - start < .seconds(20))  // it returned at all; not a speed check
     }
 
+    /// A parent may start kvmlab with the kick signal blocked; vCPU threads
+    /// must still take it, or a stop never reaches a vCPU inside KVM_RUN.
+    @Test func vcpuThreadsTakeTheKickSignalWhenTheStarterBlocksIt() throws {
+        var kick = sigset_t(), saved = sigset_t()
+        sigemptyset(&kick)
+        sigaddset(&kick, VCPURunner.kickSignal)
+        pthread_sigmask(SIG_BLOCK, &kick, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 2 << 20))
+        try machine.load(GuestImage.builtin("spin")!)
+        // A thread that starts with the signal blocked never enters the guest
+        // (its outcome says .host), so a regression fails here instead of hanging.
+        let runner = VCPURunner(machine: machine, prologue: { _ in
+            var mask = sigset_t()
+            pthread_sigmask(SIG_SETMASK, nil, &mask)
+            return sigismember(&mask, VCPURunner.kickSignal) == 0
+        }) { _, _ in .resume }
+        try runner.start()
+        #expect(runner.wait(timeout: 0.5) == [.stopped(.timeout), .stopped(.timeout)])
+    }
+
     @Test func userImageRunsFromAFile() throws {
         // mov $'K', %al; mov $0x3f8, %dx; out %al, %dx; mov $'\n', %al; out %al, %dx; mov $2, %al; out %al, $0xea
         let code: [UInt8] = [0xB0, 0x4B, 0x66, 0xBA, 0xF8, 0x03, 0xEE, 0xB0, 0x0A, 0xEE, 0xB0, 0x02, 0xE6, 0xEA]
