@@ -25,6 +25,9 @@ public struct DirtyLogConfig: Sendable {
     public var cpl: PrivilegeLevel = .user
     /// vCPUs keep dirtying memory while logging is disabled (selftests' -e).
     public var keepRunning = false
+    /// How threads wait between passes: vCPUs for the next, the host for
+    /// the vCPUs' reports (dirty_log_perf_test spins at both).
+    public var waiting: IterationGate.Waiting = .sleep
     public var timeout: Double = 600
 
     public init() {}
@@ -76,6 +79,7 @@ public struct DirtyLogResult: Sendable, Codable {
     public let clearChunkPages: Int?
     public let ringEntries: Int?
     public let keepRunning: Bool
+    public let waiting: IterationGate.Waiting
     public let tscKHz: Int?
     public let tscSource: String
     public let populate: PhaseRecord?
@@ -155,7 +159,8 @@ final class DirtyLogRun {
                                             dirtyRingEntries: config.ringEntries), device: device)
         harvester = try Harvester(machine: machine, manualProtect: config.manualProtect, clearChunk: config.clearChunk, ringEntries: config.ringEntries)
         driver = try MemstressDriver(machine: machine, params: MemstressParams(writePercent: config.writePercent, random: config.random,
-                                                                               seed: config.seed, sharedRegion: config.sharedRegion))
+                                                                               seed: config.seed, sharedRegion: config.sharedRegion,
+                                                                               waiting: config.waiting))
         if config.ringEntries != nil {
             let harvester = self.harvester
             driver.runner.onDirtyRingFull = { vcpu in try harvester.drainRingFull(vcpu: vcpu) }
@@ -228,7 +233,7 @@ final class DirtyLogRun {
             vcpus: config.vcpus, bytesPerVCPU: config.bytesPerVCPU, backing: config.backing, slots: config.slots,
             writePercent: config.writePercent, random: config.random, sharedRegion: config.sharedRegion, cpl: config.cpl.rawValue,
             harvest: config.harvest, initiallySet: config.usesInitiallySet, clearChunkPages: config.clearChunkPages,
-            ringEntries: config.ringEntries, keepRunning: config.keepRunning,
+            ringEntries: config.ringEntries, keepRunning: config.keepRunning, waiting: config.waiting,
             tscKHz: tscKHz, tscSource: tscKHz != nil ? "KVM_GET_TSC_KHZ" : "unknown",
             populate: populate, enable: enable, iterations: iterations, disable: disable, keepRunningPass: keepRunningPass,
             interrupted: interrupted, problems: problems)
@@ -290,6 +295,7 @@ extension DirtyLogResult: ExperimentResult {
         ["vcpus": "\(vcpus)", "bytes_per_vcpu": "\(bytesPerVCPU)", "backing": backing.rawValue, "slots": "\(slots)",
          "write_percent": "\(writePercent)", "random": "\(random)", "shared_region": "\(sharedRegion)", "cpl": "\(cpl)",
          "harvest": harvest, "initially_set": "\(initiallySet)", "clear_chunk_pages": clearChunkPages.map(String.init) ?? "slot",
-         "ring_entries": ringEntries.map(String.init) ?? "none", "iterations": "\(iterations.count)", "keep_running": "\(keepRunning)"]
+         "ring_entries": ringEntries.map(String.init) ?? "none", "iterations": "\(iterations.count)", "keep_running": "\(keepRunning)",
+         "wait": waiting.rawValue]
     }
 }

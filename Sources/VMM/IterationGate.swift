@@ -1,17 +1,35 @@
+import CKVM
 import Glibc
+import Synchronization
 
 /// Where vCPU threads wait between iterations for the host to start the next
-/// one, outside the guest, so that idle vCPUs burn no CPU.
+/// one, outside the guest: asleep (idle vCPUs burn no CPU) or spinning.
 public final class IterationGate: @unchecked Sendable {
     // @unchecked: `current` and `cancelled` are only read or written with
     // `mutex` held. The mutex and condition live on the heap: pthread
     // objects must not move, and a Swift stored property has no fixed address.
+
+    /// How waiters wait. `spin` is what the kernel selftests' vCPU threads
+    /// do: their CPUs never go idle while the host works, which changes
+    /// what host-side work costs where waking an idle CPU is expensive
+    /// (a memslot update here; see BENCHMARKS.md). With more vCPUs than
+    /// CPUs, spinners take CPU time from the host thread.
+    public enum Waiting: String, CaseIterable, Sendable, Codable {
+        case sleep, spin
+    }
+
+    public let waiting: Waiting
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var current = 0
     private var cancelled = false
+    /// What spinners read without the mutex: the open iteration, -1 once
+    /// cancelled. Stored with release after the host wrote the mailboxes,
+    /// loaded with acquire, so a released vCPU sees them before it enters.
+    private let published = Atomic<Int>(0)
 
-    public init() {
+    public init(waiting: Waiting = .sleep) {
+        self.waiting = waiting
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -27,6 +45,7 @@ public final class IterationGate: @unchecked Sendable {
     public func open(_ number: Int) {
         pthread_mutex_lock(mutex)
         current = number
+        if !cancelled { published.store(number, ordering: .releasing) }
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
@@ -35,12 +54,21 @@ public final class IterationGate: @unchecked Sendable {
     public func cancel() {
         pthread_mutex_lock(mutex)
         cancelled = true
+        published.store(-1, ordering: .releasing)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
 
     /// Blocks until an iteration after `done` opens; nil once cancelled.
     public func wait(after done: Int) -> Int? {
+        if waiting == .spin {
+            while true {
+                let now = published.load(ordering: .acquiring)
+                if now < 0 { return nil }
+                if now > done { return now }
+                ckvm_cpu_relax()
+            }
+        }
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while current <= done && !cancelled { pthread_cond_wait(condition, mutex) }

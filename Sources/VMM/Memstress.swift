@@ -11,12 +11,16 @@ public struct MemstressParams: Sendable {
     public var seed: UInt64 = 1
     /// Every vCPU works on the whole test memory instead of its own share.
     public var sharedRegion: Bool = false
+    /// How vCPU threads wait between passes, and the host for their reports.
+    public var waiting: IterationGate.Waiting = .sleep
 
-    public init(writePercent: Int = 100, random: Bool = false, seed: UInt64 = 1, sharedRegion: Bool = false) {
+    public init(writePercent: Int = 100, random: Bool = false, seed: UInt64 = 1, sharedRegion: Bool = false,
+                waiting: IterationGate.Waiting = .sleep) {
         self.writePercent = writePercent
         self.random = random
         self.seed = seed
         self.sharedRegion = sharedRegion
+        self.waiting = waiting
     }
 }
 
@@ -37,7 +41,7 @@ public final class MemstressDriver: @unchecked Sendable {
     public let machine: Machine
     public let params: MemstressParams
     public let runner: VCPURunner
-    private let gate = IterationGate()
+    private let gate: IterationGate
     private let reported = DispatchSemaphore(value: 0)
     public private(set) var iteration = 0
 
@@ -48,6 +52,7 @@ public final class MemstressDriver: @unchecked Sendable {
         guard pages > 0 else { throw ConfigError("each vCPU needs at least one 4 KiB page of test memory") }
         self.machine = machine
         self.params = params
+        gate = IterationGate(waiting: params.waiting)
         try machine.load(GuestImage.builtin("memstress")!)
         for index in machine.vcpus.indices {
             let region = machine.region(of: index, shared: params.sharedRegion)
@@ -92,12 +97,13 @@ public final class MemstressDriver: @unchecked Sendable {
         gate.open(iteration)
     }
 
-    /// Waits until every vCPU has reported the open pass.
+    /// Waits until every vCPU has reported the open pass (polling without
+    /// sleeping when the parameters say spin).
     public func awaitIteration(timeout: Double? = nil) -> [PassReport]? {
         let deadline = timeout.map { DispatchTime.now() + $0 }
         var waiting = machine.vcpus.count
         while waiting > 0 {
-            if reported.wait(timeout: .now() + 0.05) == .success { waiting -= 1; continue }
+            if reported.wait(timeout: params.waiting == .spin ? .now() : .now() + 0.05) == .success { waiting -= 1; continue }
             if runner.endedCount > 0 || runner.stopRequested != nil { return nil }
             if let deadline, DispatchTime.now() > deadline { runner.stop(.timeout); return nil }
         }

@@ -19,6 +19,7 @@ struct DirtyLogCommand: ParsableCommand {
           kvmlab dirty-log -b 512m -g                       (plain KVM_GET_DIRTY_LOG)
           kvmlab dirty-log -b 512m --initially-set off --clear-chunk 4096
           kvmlab dirty-log -v 2 -b 256m --ring 4096         (dirty ring instead of bitmap)
+          kvmlab dirty-log -b 128m --cpl 0 -c 0,1 --wait spin   (as dirty_log_perf_test -c 0,1 runs)
         """)
 
     @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs.", transform: Bounded.int("-v", 1...4096)) var vcpus = 1
@@ -37,6 +38,7 @@ struct DirtyLogCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Harvest with a dirty ring of this many entries per vCPU (power of two, at least one page of entries).", transform: Bounded.int("--ring", 1...(1 << 24))) var ring: Int?
     @Option(help: "Privilege level of the guest: 3 (native) or 0 (emulated on kvm_pvm).") var cpl: PrivilegeLevel = .user
     @Flag(name: [.customShort("e"), .long], help: "vCPUs keep dirtying memory while logging is disabled.") var keepRunning = false
+    @Option(name: .customLong("wait"), help: "How threads wait between passes: sleep, or spin as dirty_log_perf_test's do (vCPUs for the next pass, the host for the vCPUs: their CPUs never idle).") var waiting: IterationGate.Waiting = .sleep
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -57,6 +59,7 @@ struct DirtyLogCommand: ParsableCommand {
         config.ringEntries = ring
         config.cpl = cpl
         config.keepRunning = keepRunning
+        config.waiting = waiting
         let result = try DirtyLogScenario.run(config)
         try Output.experiment("dirty-log", result, options: output, picture: { DirtyLogPlot.svg(result, host: $0) }) { DirtyLogReport.text(result) }
     }

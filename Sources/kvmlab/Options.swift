@@ -28,6 +28,10 @@ extension Backing: ExpressibleByArgument {
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 
+extension IterationGate.Waiting: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
 /// A CPU list flag: "0,2,4-7".
 struct CPUListArgument: ExpressibleByArgument, Sendable {
     let cpus: [Int]

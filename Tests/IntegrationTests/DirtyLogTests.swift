@@ -55,6 +55,16 @@ struct DirtyLogTests {
         #expect((result.iterations[0].pagesDirty == pages) == initiallySet)
     }
 
+    /// The selftests' way of waiting between passes, at both privilege
+    /// levels: every page still checked, the choice in the document.
+    @Test(arguments: [PrivilegeLevel.user, .kernel])
+    func vcpusThatSpinBetweenPasses(cpl: PrivilegeLevel) throws {
+        let result = try DirtyLogScenario.run(config { $0.waiting = .spin; $0.cpl = cpl })
+        expectExact(result)
+        #expect(result.iterations.count == 3)
+        #expect(result.experiment.config["wait"] == "spin")
+    }
+
     @Test func severalMemslots() throws {
         let result = try DirtyLogScenario.run(config(vcpus: 3, bytes: 4 << 20) { $0.slots = 4; $0.random = true })
         expectExact(result)
