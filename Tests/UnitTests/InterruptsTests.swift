@@ -6,27 +6,22 @@ import Testing
 /// every growth of the table wait for an RCU grace period, which slowed
 /// creating vCPUs), holding only stdio and its pipe.
 struct InterruptsTests {
-    /// The descriptors /proc lists for one task of this process.
-    static func descriptors(task: String) -> Set<Int32>? {
-        guard let directory = opendir("/proc/self/task/\(task)/fd") else { return nil }
-        defer { closedir(directory) }
-        var numbers = Set<Int32>()
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let number = Int32(name) { numbers.insert(number) }
-        }
-        return numbers
-    }
-
-    static func tasks() -> [String] {
-        guard let directory = opendir("/proc/self/task") else { return [] }
+    /// The names in a /proc directory.
+    static func names(in path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if Int(name) != nil { names.append(name) }
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) })
         }
         return names
+    }
+
+    /// The descriptor table of every task (thread) of this process.
+    static func tables() -> [Set<Int32>] {
+        names(in: "/proc/self/task").filter { Int($0) != nil }.map { task in
+            Set(names(in: "/proc/self/task/\(task)/fd").compactMap { Int32($0) })
+        }
     }
 
     @Test func watcherHasAPrivateDescriptorTable() throws {
@@ -35,7 +30,7 @@ struct InterruptsTests {
         let probe = open("/dev/null", O_RDONLY | O_CLOEXEC)
         #expect(probe >= 0)
         defer { close(probe) }
-        let tables = InterruptsTests.tasks().compactMap { InterruptsTests.descriptors(task: $0) }
+        let tables = InterruptsTests.tables()
         let shared = tables.filter { $0.contains(probe) }
         let own = tables.filter { !$0.contains(probe) }
         #expect(!shared.isEmpty)
