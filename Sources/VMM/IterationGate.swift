@@ -5,8 +5,8 @@ import Synchronization
 /// Where vCPU threads wait between iterations for the host to start the next
 /// one, outside the guest: asleep (idle vCPUs burn no CPU) or spinning.
 public final class IterationGate: @unchecked Sendable {
-    // @unchecked: `current` and `cancelled` are only read or written with
-    // `mutex` held. The mutex and condition live on the heap: pthread
+    // @unchecked: the state is one Atomic; the mutex and condition only let
+    // sleepers wait for a change of it. They live on the heap: pthread
     // objects must not move, and a Swift stored property has no fixed address.
 
     /// How waiters wait. `spin` is what the kernel selftests' vCPU threads
@@ -21,12 +21,11 @@ public final class IterationGate: @unchecked Sendable {
     public let waiting: Waiting
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var current = 0
-    private var cancelled = false
-    /// What spinners read without the mutex: the open iteration, -1 once
-    /// cancelled. Stored with release after the host wrote the mailboxes,
-    /// loaded with acquire, so a released vCPU sees them before it enters.
-    private let published = Atomic<Int>(0)
+    /// The open iteration, or -1 for good once cancelled. Changed with the
+    /// mutex held (so a sleeper cannot miss the broadcast) and a release
+    /// store after the host wrote the mailboxes; loaded with acquire, so a
+    /// released vCPU sees them before it enters.
+    private let state = Atomic<Int>(0)
 
     public init(waiting: Waiting = .sleep) {
         self.waiting = waiting
@@ -41,11 +40,10 @@ public final class IterationGate: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Starts iteration `number` (they count up from 1).
+    /// Starts iteration `number` (they count up from 1); none after cancel().
     public func open(_ number: Int) {
         pthread_mutex_lock(mutex)
-        current = number
-        if !cancelled { published.store(number, ordering: .releasing) }
+        if state.load(ordering: .relaxed) >= 0 { state.store(number, ordering: .releasing) }
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
@@ -53,25 +51,21 @@ public final class IterationGate: @unchecked Sendable {
     /// Releases every waiter for good: the run is over.
     public func cancel() {
         pthread_mutex_lock(mutex)
-        cancelled = true
-        published.store(-1, ordering: .releasing)
+        state.store(-1, ordering: .releasing)
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
 
     /// Blocks until an iteration after `done` opens; nil once cancelled.
     public func wait(after done: Int) -> Int? {
-        if waiting == .spin {
-            while true {
-                let now = published.load(ordering: .acquiring)
-                if now < 0 { return nil }
-                if now > done { return now }
-                ckvm_cpu_relax()
-            }
+        let sleeps = waiting == .sleep
+        if sleeps { pthread_mutex_lock(mutex) }
+        defer { if sleeps { pthread_mutex_unlock(mutex) } }
+        while true {
+            let now = state.load(ordering: .acquiring)
+            if now < 0 { return nil }
+            if now > done { return now }
+            if sleeps { pthread_cond_wait(condition, mutex) } else { ckvm_cpu_relax() }
         }
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while current <= done && !cancelled { pthread_cond_wait(condition, mutex) }
-        return cancelled ? nil : current
     }
 }
