@@ -7,8 +7,8 @@
 #     interleaved, compared offline: a variant's figures equal a direct run's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
+source bench/common.sh
+setting ROUNDS 5 1 1000
 OUT=bench/out/compare
 rm -rf "$OUT" && mkdir -p "$OUT/direct" "$OUT/via-compare"
 CONFIG=(dirty-log -v 2 -b 256m -i 3 -s anonymous_thp)

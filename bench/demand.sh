@@ -8,12 +8,10 @@
 # rounds; emulated instructions counted through perf for every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
-VCPUS=${VCPUS:-1}
-MIB=${MIB:-512}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
-mkdir -p "$OUT"
+source bench/common.sh
+setting ROUNDS 5 1 1000
+setting VCPUS 1 1 4096
+setting MIB 512 1 1048576
 raw="$OUT/demand.jsonl"
 : > "$raw"
 selftest=$(bash bench/build-selftest.sh demand_paging_test 2>"$OUT/build-demand-selftest.log" || true)

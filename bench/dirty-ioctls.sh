@@ -12,10 +12,8 @@
 # selftest's do (--wait spin).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-15}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
-mkdir -p "$OUT"
+source bench/common.sh
+setting ROUNDS 15 1 1000
 raw="$OUT/dirty-ioctls.jsonl"
 : > "$raw"
 selftest=$(bash bench/build-selftest.sh 2>"$OUT/build-selftest.log") || { echo "dirty_log_perf_test could not be built: see $OUT/build-selftest.log"; exit 1; }

@@ -6,9 +6,8 @@
 # recorded as failed, with its last line, and kvmlab is still measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
+source bench/common.sh
+setting ROUNDS 3 1 1000
 raw="$OUT/dirty-log.jsonl"
 : > "$raw"
 selftest=$(bash bench/build-selftest.sh 2>"$OUT/build-selftest.log" || true)

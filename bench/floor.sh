@@ -7,12 +7,10 @@
 # process ran just before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
-MIB=${MIB:-512}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
-mkdir -p "$OUT"
-cc -O2 -Wall -o "$OUT/fault_floor" bench/fault_floor.c
+source bench/common.sh
+setting ROUNDS 5 1 1000
+setting MIB 512 1 1048576
+build_c fault_floor
 raw="$OUT/floor.jsonl"
 : > "$raw"
 c() { python3 bench/record.py "$raw" "$("$OUT/fault_floor" "$MIB")" tool=c round="$1"; }

@@ -3,7 +3,7 @@
 # for 2, 64 and 1024 vCPUs over 5 s and 60 s (DURATIONS, VCPUS override).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
+source bench/common.sh
 OUT=bench/out/jitter-output
 mkdir -p "$OUT"
 echo "vcpus duration_s events_bytes events_s svg_bytes svg_s stalls"

@@ -4,13 +4,12 @@
 # own rdtsc-loop floor to compare the probe's baseline median with.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-5}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
+source bench/common.sh
+setting ROUNDS 3 1 1000
+setting DURATION 5 1 3600
 raw="$OUT/jitter.jsonl"
 : > "$raw"
-cc -O2 -o "$OUT/rdtsc_floor" bench/rdtsc_floor.c
+build_c rdtsc_floor
 "$OUT/rdtsc_floor" > "$OUT/rdtsc_floor.json"
 zap_modes=("")
 if "$KVMLAB" info --json | python3 -c 'import json, sys; sys.exit(0 if json.load(sys.stdin)["result"]["slotZapAllDisableable"] else 1)'; then

@@ -5,10 +5,8 @@
 # the same experiments, for the ratio wherever it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-3}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
-mkdir -p "$OUT"
+source bench/common.sh
+setting ROUNDS 3 1 1000
 raw="$OUT/mmu.jsonl"
 : > "$raw"
 # measure CASE ROUND ARGS...: one run's JSON document (a failing run still

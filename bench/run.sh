@@ -4,12 +4,10 @@
 # bench/out/results.json. Needs /dev/kvm (run as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
-EXITS=${EXITS:-100000}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
-mkdir -p "$OUT"
-cc -O2 -Wall -pthread -o "$OUT/exit_loop" bench/exit_loop.c
+source bench/common.sh
+setting ROUNDS 5 1 1000
+setting EXITS 100000 10 50000000  # a fifth of them at CPL0
+build_c exit_loop -pthread
 
 raw="$OUT/raw.jsonl"
 : > "$raw"

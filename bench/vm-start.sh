@@ -5,11 +5,9 @@
 # Medians and ratios in bench/out/vm-start.json. Needs /dev/kvm (root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-START_ROUNDS=${START_ROUNDS:-15}
-KVMLAB=${KVMLAB:-.build/release/kvmlab}
-OUT=bench/out
-mkdir -p "$OUT"
-cc -O2 -Wall -pthread -o "$OUT/exit_loop" bench/exit_loop.c
+source bench/common.sh
+setting START_ROUNDS 15 1 1000
+build_c exit_loop -pthread
 
 raw="$OUT/vm-start.jsonl"
 : > "$raw"
