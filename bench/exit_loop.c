@@ -5,7 +5,9 @@
 // microseconds per exit, and (for VM start) the seconds to create the VM
 // and its vCPUs and to run them.
 //
-// Build: cc -O2 -pthread -o exit_loop exit_loop.c    Run: ./exit_loop EXITS [CPL [VCPUS]]
+// Build: cc -O2 -pthread -o exit_loop exit_loop.c    Run: ./exit_loop EXITS [CPL [VCPUS [TSS]]]
+// TSS "per-vcpu" gives each vCPU its own TSS as kvmlab does (default
+// "shared": one for all), to measure what that costs.
 #include <fcntl.h>
 #include <pthread.h>
 #include <linux/kvm.h>
@@ -33,6 +35,7 @@
 #define MAILBOXES 0x200000
 #define MAILBOX_STRIDE 0x20000
 #define STACK 0x30000
+#define TSS_OFFSET 0x10000 // TSS "per-vcpu": 64 KiB into each vCPU's 128 KiB, as in kvmlab's layout
 #define MAX_VCPUS 4096
 
 struct vcpu {
@@ -58,6 +61,8 @@ int main(int argc, char **argv) {
     long exits = argc > 1 ? atol(argv[1]) : 100000;
     int cpl = argc > 2 ? atoi(argv[2]) : 3;
     int count = argc > 3 ? atoi(argv[3]) : 1;
+    int tss_per_vcpu = argc > 4 && strcmp(argv[4], "per-vcpu") == 0;
+    if (argc > 4 && !tss_per_vcpu && strcmp(argv[4], "shared") != 0) { fprintf(stderr, "TSS: shared or per-vcpu\n"); return 2; }
     if (count < 1 || count > MAX_VCPUS) { fprintf(stderr, "VCPUS: 1 to %d\n", MAX_VCPUS); return 2; }
     double created = now();
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -72,7 +77,8 @@ int main(int argc, char **argv) {
     pml4[0] = PDPT | 7;
     pdpt[0] = PD | 7;
     for (int i = 0; i < 512; i++) pd[i] = ((uint64_t)i << 21) | 0x87; // 2 MiB user pages cover 1 GiB
-    write_gdt_and_tss(mem, GDT, TSS);
+    write_gdt(mem, GDT);
+    write_tss(mem, TSS);
     static const uint8_t code[] = {0x48, 0xff, 0x07, 0xb0, 0x01, 0xe6, 0xea, 0xeb, 0xf7};
     memcpy(mem + CODE, code, sizeof(code));
 
@@ -89,7 +95,9 @@ int main(int argc, char **argv) {
         if (have_cpuid) ioctl(cpu, KVM_SET_CPUID2, &cpuid);
         vcpus[i] = (struct vcpu){.fd = cpu, .exits = exits,
                                  .run = mmap(NULL, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu, 0)};
-        enter_long_mode(cpu, cpl, PML4, GDT, TSS);
+        uint64_t tss = tss_per_vcpu ? MAILBOXES + (uint64_t)i * MAILBOX_STRIDE + TSS_OFFSET : TSS;
+        if (tss_per_vcpu) write_tss(mem, tss);
+        enter_long_mode(cpu, cpl, PML4, GDT, tss);
         struct kvm_regs regs = {.rip = CODE, .rsp = STACK, .rdi = MAILBOXES + (uint64_t)i * MAILBOX_STRIDE, .rflags = 0x3002};
         if (ioctl(cpu, KVM_SET_REGS, &regs)) die("KVM_SET_REGS");
     }

@@ -61,7 +61,8 @@ int main(int argc, char **argv) {
     pdpt[1] = PD1 | 7;
     pd0[0] = 0x87;  // 2 MiB user pages: guest pages are 2 MiB, host pages 4 KiB
     for (uint64_t i = 0; i < size >> 21; i++) pd1[i] = (TEST_GPA + (i << 21)) | 0x87;
-    write_gdt_and_tss(sys, GDT, TSS);
+    write_gdt(sys, GDT);
+    write_tss(sys, TSS);
     // loop: rbx = TEST_GPA, rcx = pages; mov rax,(rbx); add $4096,rbx; dec rcx; jnz; out; jmp loop
     uint8_t code[64], *p = code;
     *p++ = 0x48; *p++ = 0xbb; memcpy(p, &(uint64_t){TEST_GPA}, 8); p += 8;           // movabs $TEST_GPA, %rbx

@@ -22,14 +22,17 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-// Kernel code/data, user data/code at GDT (guest memory `mem`), and the TSS
-// at `tss` with its bitmap (all zero) and the terminating 0xff byte.
-static void write_gdt_and_tss(uint8_t *mem, uint64_t gdt_address, uint64_t tss) {
+// Kernel code/data, user data/code at GDT (guest memory `mem`).
+static void write_gdt(uint8_t *mem, uint64_t gdt_address) {
     uint64_t *gdt = (uint64_t *)(mem + gdt_address);
     gdt[1] = 0x00af9b000000ffffull;
     gdt[2] = 0x00cf93000000ffffull;
     gdt[3] = 0x00cff3000000ffffull;
     gdt[4] = 0x00affb000000ffffull;
+}
+
+// The TSS at `tss`: its bitmap (all zero) and the terminating 0xff byte.
+static void write_tss(uint8_t *mem, uint64_t tss) {
     *(uint16_t *)(mem + tss + 0x66) = 0x68;
     mem[tss + 0x68 + 0x2000] = 0xff;
 }
