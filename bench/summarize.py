@@ -4,6 +4,8 @@ import json
 import statistics
 import sys
 
+from quartiles import quartiles
+
 raw_path, out_path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(raw_path)]
 by_case = {}
@@ -43,14 +45,6 @@ for cpl in ("cpl3", "cpl0"):
     results["exit_round_trip"][cpl] = entry
     print(f"{cpl.upper():<16} {entry['c_us_per_exit_median']:>10.2f} {entry['kvmlab_us_per_exit_median']:>15.2f}"
           f" {entry['ratio_median_of_pairs']:>9.3f} {p50:>14.2f} {p99:>8.2f}")
-
-def quartiles(values):
-    """Lower quartile, median, upper quartile (statistics' exclusive method)."""
-    if len(values) < 2:
-        return (values[0],) * 3
-    q1, q2, q3 = statistics.quantiles(values, n=4)
-    return q1, q2, q3
-
 
 if any(case.startswith("start_") for case in by_case):
     print()

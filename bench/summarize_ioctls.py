@@ -6,18 +6,12 @@ import statistics
 import sys
 
 from dirty_phases import kvmlab_phases
+from quartiles import quartiles
 
 raw_path, out_path = sys.argv[1], sys.argv[2]
 rows = [json.loads(line) for line in open(raw_path)]
 PHASES = ("enable", "get_total", "clear_total", "disable")
 TOOLS = ("kvmlab_cpl0_sleep", "kvmlab_cpl0_spin")
-
-
-def quartiles(values):
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q2, q3
 
 
 def text(q):
