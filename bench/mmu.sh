@@ -10,11 +10,13 @@ setting ROUNDS 3 1 1000
 raw="$OUT/mmu.jsonl"
 : > "$raw"
 # measure CASE ROUND ARGS...: one run's JSON document (a failing run still
-# prints one; keep it and go on), piped: it can exceed an argument's size.
+# prints one; keep it and go on), through a file: it can exceed an
+# argument's size, and a pipe would start python3 beside the measured run.
 measure() {
     local case=$1 round=$2
     shift 2
-    { "$KVMLAB" "$@" --json || true; } | python3 bench/record.py "$raw" - case="$case" round="$round"
+    "$KVMLAB" "$@" --json > "$OUT/mmu-run.json" || true
+    python3 bench/record.py "$raw" - case="$case" round="$round" < "$OUT/mmu-run.json"
 }
 
 # The reference: memslot_perf_test on the same slot count (its -s counts
