@@ -21,7 +21,7 @@ public enum OpenMetrics {
             if let index = families.firstIndex(where: { $0.name == name }) {
                 families[index].lines += lines
             } else {
-                families.append((name, ["# HELP \(name) \(escapeHelp(help))", "# TYPE \(name) \(type)"] + lines))
+                families.append((name, ["# HELP \(name) \(escape(help, quotes: false))", "# TYPE \(name) \(type)"] + lines))
             }
         }
         for (experiment, variant) in runs {
@@ -73,7 +73,7 @@ public enum OpenMetrics {
     }
 
     static func render(_ labels: [(String, String)]) -> String {
-        "{" + labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",") + "}"
+        "{" + labels.map { "\($0.0)=\"\(escape($0.1, quotes: true))\"" }.joined(separator: ",") + "}"
     }
 
     /// Metric and label names: [a-zA-Z_][a-zA-Z0-9_]*.
@@ -88,24 +88,15 @@ public enum OpenMetrics {
         return "\(value)"
     }
 
-    static func escapeLabel(_ text: String) -> String {
+    /// The text format's escapes: backslash and newline everywhere, and the
+    /// double quote too inside a label value (which quotes delimit; a HELP
+    /// text keeps its quotes as they are).
+    static func escape(_ text: String, quotes: Bool) -> String {
         var out = ""
         for character in text {
             switch character {
             case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
-
-    static func escapeHelp(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "\\": out += "\\\\"
+            case "\"" where quotes: out += "\\\""
             case "\n": out += "\\n"
             default: out.append(character)
             }

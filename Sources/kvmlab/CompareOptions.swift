@@ -96,6 +96,11 @@ struct CompareOptions {
     }
 
     static func variant(name: String, text: String) throws -> VariantSpec {
+        // A name heads table rows and columns and labels samples: a newline
+        // or tab in it would break the lines it is printed on.
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw ConfigError("variant name \(name.debugDescription) contains a control character (newline, tab, ...); use printable text")
+        }
         var flags: [String] = []
         var parameters: [(ModuleParameter, String)] = []
         for word in try ShellWords.split(text) {

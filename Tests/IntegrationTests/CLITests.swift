@@ -92,6 +92,7 @@ struct CLITests {
         (["teardown", "--memory", "64t"], 2, "RAM"),
         (["root-reload", "--dirtiers", "64", "--working-set", "1t"], 2, "RAM"),
         (["jitter", "--duration", "1", "--events", "/nonexistent/dir/stalls.csv"], 2, "not writable"),
+        (["compare", "exit-latency", "--variant", "two\nlines=", "--variant", "B="], 2, "control character"),
     ])
     func badInputGivesOneClearLine(arguments: [String], status: Int32, mentions: String) throws {
         let result = try CLI.run(arguments)

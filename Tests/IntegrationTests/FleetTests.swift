@@ -53,6 +53,23 @@ struct OpenMetricsTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["kvmlab.prom"])
     }
 
+    /// A variant's name is the user's text and becomes a label value: quotes
+    /// and backslashes in it are escaped, and promtool reads the file back.
+    /// (Without the quote escape promtool rejects the file.)
+    @Test(.enabled(if: FleetTools.promtool != nil, "needs promtool (Debian package prometheus; .ci/run installs it)"))
+    func oddVariantNamesStayValidLabels() throws {
+        let directory = try FleetTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = directory + "/compare.prom"
+        let result = try CLI.run(["compare", "exit-latency", "-n", "200", "--rounds", "1", "--quiet",
+                                  "--variant", "say \"hi\" \\o/=", "--variant", "plain=", "--openmetrics", file])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains("variant=\"say \\\"hi\\\" \\\\o/\""))
+        let check = try Tool.run(FleetTools.promtool!, ["check", "metrics"], input: text)
+        #expect(check.status == 0, "promtool: \(check.stdout) \(check.stderr)")
+    }
+
     /// node_exporter's textfile collector publishes kvmlab's figures as written.
     @Test(.enabled(if: FleetTools.nodeExporter != nil, "needs prometheus-node-exporter (.ci/run installs it)"))
     func nodeExporterServesTheMetrics() throws {

@@ -35,4 +35,12 @@ import VMM
         #expect(Format.fixed(.nan) == "nan" && Format.fixed(-.infinity) == "-inf")
         #expect(Format.fixed(1e300, 2) == "1e+300")
     }
+
+    /// Label values escape the quote that delimits them; HELP text does not
+    /// (the Prometheus text format escapes only backslash and newline there).
+    @Test func metricsTextEscapes() {
+        let text = "say \"hi\"\\now\nthen"
+        #expect(OpenMetrics.escape(text, quotes: true) == #"say \"hi\"\\now\nthen"#)
+        #expect(OpenMetrics.escape(text, quotes: false) == #"say "hi"\\now\nthen"#)
+    }
 }
