@@ -26,16 +26,8 @@ enum FleetTools {
 
 @Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct OpenMetricsTests {
-    @Test(.enabled(if: FleetTools.promtool != nil, "needs promtool (Debian package prometheus; .ci/run installs it)"), arguments: [
-        ["run", "-v", "2", "--guest", "memstress", "-m", "8m", "-i", "2"],
-        ["dirty-log", "-v", "2", "-b", "4m", "-i", "2"],
-        ["jitter", "-v", "1", "--duration", "0.2", "--warmup", "0.1"],
-        ["exit-latency", "-n", "2000"],
-        ["memslot", "-s", "8", "--memory", "4m", "-l", "0.1", "-r", "1", "--test", "map", "--test", "rw"],
-        ["populate", "-v", "1", "-b", "4m"],
-        ["root-reload", "--dirtiers", "1", "--working-set", "1m", "--duration", "0.2"],
-        ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.02"],
-    ])
+    @Test(.enabled(if: FleetTools.promtool != nil, "needs promtool (Debian package prometheus; .ci/run installs it)"),
+          arguments: CLI.smallestRuns)
     func promtoolAcceptsEveryCommandsMetrics(arguments: [String]) throws {
         let directory = try FleetTools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

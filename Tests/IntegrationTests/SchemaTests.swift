@@ -31,17 +31,7 @@ enum SchemaValidator {
 @Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"),
        .enabled(if: SchemaValidator.missing == nil, "\(SchemaValidator.missing ?? "")"))
 struct SchemaTests {
-    @Test(arguments: [
-        ["info"],
-        ["run", "-v", "2", "--guest", "memstress", "-m", "8m", "-i", "1"],
-        ["dirty-log", "-v", "2", "-b", "4m", "-i", "2", "-s", "anonymous_thp"],
-        ["jitter", "-v", "1", "--duration", "0.2", "--warmup", "0.1"],
-        ["exit-latency", "-n", "2000"],
-        ["memslot", "-s", "8", "--memory", "4m", "-l", "0.1", "-r", "1", "--test", "map", "--test", "move-inactive"],
-        ["populate", "-v", "1", "-b", "4m"],
-        ["root-reload", "--dirtiers", "1", "--working-set", "1m", "--duration", "0.2"],
-        ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.02"],
-    ])
+    @Test(arguments: [["info"]] + CLI.smallestRuns)
     func everyCommandsJSONMatchesTheSchema(arguments: [String]) throws {
         let result = try CLI.run(arguments + ["--json"])
         #expect(result.status == 0, "\(result.stderr)")

@@ -46,6 +46,19 @@ public enum CLI {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kvmlab").path
     }
 
+    /// Every experiment once, small and short: what the output-format tests
+    /// (JSON schema, metrics) run each command with.
+    public static let smallestRuns: [[String]] = [
+        ["run", "-v", "2", "--guest", "memstress", "-m", "8m", "-i", "1"],
+        ["dirty-log", "-v", "2", "-b", "4m", "-i", "2", "-s", "anonymous_thp"],
+        ["jitter", "-v", "1", "--duration", "0.2", "--warmup", "0.1"],
+        ["exit-latency", "-n", "2000"],
+        ["memslot", "-s", "8", "--memory", "4m", "-l", "0.1", "-r", "1", "--test", "map", "--test", "move-inactive"],
+        ["populate", "-v", "1", "-b", "4m"],
+        ["root-reload", "--dirtiers", "1", "--working-set", "1m", "--duration", "0.2"],
+        ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.02"],
+    ]
+
     /// Runs kvmlab; `environment` entries are added to the test's own.
     public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Tool.Result {
         var env = ProcessInfo.processInfo.environment
