@@ -4,8 +4,8 @@ import Guests
 /// A vCPU's mailbox, seen from the host. Words are accessed atomically
 /// because a running guest may be reading or writing them.
 public struct Mailbox: @unchecked Sendable {
-    // @unchecked: every word is read and written with an atomic load or store (ckvm_load_u64/ckvm_store_u64).
-    public let base: UnsafeMutableRawPointer
+    // @unchecked: every word goes through an atomic load or store (ckvm_load_u64/ckvm_store_u64); the pointer never leaves VMM.
+    let base: UnsafeMutableRawPointer
 
     public subscript(_ offset: Int32) -> UInt64 {
         get { ckvm_load_u64(base + Int(offset)) }
