@@ -1,6 +1,3 @@
-import Glibc
-import Guests
-import Synchronization
 import KVM
 import VMM
 
@@ -54,6 +51,12 @@ public struct PopulateModeResult: Sendable {
     public let problem: String?
     public let interrupted: Bool
 
+    /// A mode that cannot run on this host, and why.
+    static func skipped(_ mode: PopulateMode, pages: UInt64, reason: String) -> PopulateModeResult {
+        PopulateModeResult(mode: mode, population: nil, firstPass: nil, secondPass: nil, residentBefore: 0, pages: pages,
+                           unsupported: reason, mismatches: 0, problem: nil, interrupted: false)
+    }
+
     /// Population plus the workload's first pass: when the memory was really usable.
     public var readySeconds: Double? {
         guard let population, let firstPass else { return nil }
@@ -92,98 +95,15 @@ public enum PopulateScenario {
     }
 
     static func run(_ mode: PopulateMode, config: PopulateConfig, device: KVMDevice) throws -> PopulateModeResult {
-        let workers = config.vcpus
-        let pages = config.bytesPerVCPU / GuestLayout.pageSize
-        let total = config.bytesPerVCPU * UInt64(workers)
-        func skipped(_ reason: String) -> PopulateModeResult {
-            PopulateModeResult(mode: mode, population: nil, firstPass: nil, secondPass: nil, residentBefore: 0, pages: pages * UInt64(workers),
-                               unsupported: reason, mismatches: 0, problem: nil, interrupted: false)
-        }
+        let pages = config.bytesPerVCPU / GuestLayout.pageSize * UInt64(config.vcpus)
         if mode == .kvmPrefault && device.check(.preFaultMemory) == 0 {
-            return skipped("not supported on this host: KVM_CAP_PRE_FAULT_MEMORY is 0 (it needs Linux 6.11+ and the TDP MMU)")
+            return .skipped(mode, pages: pages, reason: "not supported on this host: KVM_CAP_PRE_FAULT_MEMORY is 0 (it needs Linux 6.11+ and the TDP MMU)")
         }
-        // The pre-fault vCPU is the last one; the workload is 0..<workers.
-        let machine = try Machine(MachineConfig(vcpus: workers + (mode == .prefaultVCPU ? 1 : 0), testMemory: total, backing: config.backing), device: device)
-        if mode == .kvmPrefault && machine.vm.check(.preFaultMemory) == 0 {
-            return skipped("not supported on this host: the VM reports KVM_CAP_PRE_FAULT_MEMORY as 0")
+        let run = try PopulateRun(mode: mode, config: config, device: device)
+        if mode == .kvmPrefault && run.machine.vm.check(.preFaultMemory) == 0 {
+            return .skipped(mode, pages: pages, reason: "not supported on this host: the VM reports KVM_CAP_PRE_FAULT_MEMORY as 0")
         }
-        try machine.load(GuestImage.builtin("passes")!)
-        let timer = PhaseTimer(machine: machine)
-        // Workload vCPUs enter the guest only after population: an idle pass
-        // worker spins, and would take CPU time from the pre-fault vCPU.
-        let populated = IterationGate()
-        let runner = VCPURunner(machine: machine, prologue: { $0 >= workers || populated.wait(after: 0) != nil }) { _, _ in .finish }
-        runner.onStop { populated.cancel() }
-        let driver = PassDriver(machine: machine, runner: runner)
-        let test = machine.test!
-        var problem: String?
-        var unsupported: String?
-
-        func step(_ name: String, _ body: () throws -> Bool) rethrows -> PopulateStep? {
-            let (done, phase) = try timer.measure(name, body)
-            return done ? PopulateStep(seconds: phase.seconds ?? 0, stats: phase.stats, residentPages: test.residentPages()) : nil
-        }
-        func workloadPass(_ op: Int32, stamp: UInt16) -> UInt64? {
-            for index in 0..<workers {
-                driver.begin(index, Pass(op: op, gpa: GuestLayout.testMemoryBase + UInt64(index) * config.bytesPerVCPU, pages: pages, stamp: Stamp(tag: stamp, sequence: index).base))
-            }
-            var bad: UInt64 = 0
-            for index in 0..<workers {
-                guard let mismatches = driver.wait(index, timeout: 120) else { return nil }
-                bad += mismatches
-            }
-            return bad
-        }
-
-        let residentBefore = test.residentPages()
-        var population: PopulateStep?
-        var firstPass: PopulateStep?
-        var secondPass: PopulateStep?
-        var mismatches: UInt64 = 0
-        do {
-            population = try step("population") {
-                switch mode {
-                case .demand:
-                    return true
-                case .hostPopulate:
-                    try test.populateWrite()
-                    return true
-                case .kvmPrefault:
-                    do {
-                        try prefaultInParallel(machine, workers: workers, bytesPerVCPU: config.bytesPerVCPU)
-                    } catch let error as KVMError where error.errno == EOPNOTSUPP {
-                        unsupported = "not supported on this host: KVM_PRE_FAULT_MEMORY failed with EOPNOTSUPP (\(error.description))"
-                        return false
-                    }
-                    return true
-                case .prefaultVCPU:
-                    try runner.start()
-                    return driver.run(workers, Pass(op: PASS_WRITE, gpa: GuestLayout.testMemoryBase, pages: total / GuestLayout.pageSize, stamp: 0)) != nil
-                }
-            }
-            populated.open(1)
-            if unsupported == nil {
-                if mode != .prefaultVCPU { try runner.start() }
-                if population != nil {
-                    firstPass = step("first pass") { workloadPass(PASS_WRITE, stamp: 0x7050) != nil }
-                    if InjectedFault.on(.corruptPage), firstPass != nil { machine.memory(at: GuestLayout.testMemoryBase, bytes: 8)?.store(0, at: 0) }
-                    secondPass = firstPass == nil ? nil : step("second pass") {
-                        guard let bad = workloadPass(PASS_VERIFY, stamp: 0x7050) else { return false }
-                        mismatches = bad
-                        return true
-                    }
-                }
-            }
-        } catch {
-            problem = "\(error)"
-        }
-        // Workload vCPUs still held back (population failed) never enter.
-        populated.cancel()
-        let ending = driver.finish(known: problem, complete: unsupported != nil || secondPass != nil)
-        if let unsupported { return skipped(unsupported) }
-        return PopulateModeResult(mode: mode, population: population, firstPass: firstPass, secondPass: secondPass, residentBefore: residentBefore,
-                                  pages: pages * UInt64(workers), unsupported: nil, mismatches: mismatches,
-                                  problem: ending.problem, interrupted: ending.interrupted)
+        return try run.execute()
     }
 
     /// KVM_PRE_FAULT_MEMORY on every workload vCPU's share, one host thread
