@@ -26,6 +26,9 @@ public struct PopulateConfig: Sendable {
     public var modes: [PopulateMode] = PopulateMode.allCases
 
     public init() {}
+
+    /// 4 KiB pages the workload vCPUs cover together.
+    var totalPages: UInt64 { bytesPerVCPU / GuestLayout.pageSize * UInt64(vcpus) }
 }
 
 /// One timed step and what KVM and the host counted during it.
@@ -95,13 +98,12 @@ public enum PopulateScenario {
     }
 
     static func run(_ mode: PopulateMode, config: PopulateConfig, device: KVMDevice) throws -> PopulateModeResult {
-        let pages = config.bytesPerVCPU / GuestLayout.pageSize * UInt64(config.vcpus)
         if mode == .kvmPrefault && device.check(.preFaultMemory) == 0 {
-            return .skipped(mode, pages: pages, reason: "not supported on this host: KVM_CAP_PRE_FAULT_MEMORY is 0 (it needs Linux 6.11+ and the TDP MMU)")
+            return .skipped(mode, pages: config.totalPages, reason: "not supported on this host: KVM_CAP_PRE_FAULT_MEMORY is 0 (it needs Linux 6.11+ and the TDP MMU)")
         }
         let run = try PopulateRun(mode: mode, config: config, device: device)
         if mode == .kvmPrefault && run.machine.vm.check(.preFaultMemory) == 0 {
-            return .skipped(mode, pages: pages, reason: "not supported on this host: the VM reports KVM_CAP_PRE_FAULT_MEMORY as 0")
+            return .skipped(mode, pages: config.totalPages, reason: "not supported on this host: the VM reports KVM_CAP_PRE_FAULT_MEMORY as 0")
         }
         return try run.execute()
     }

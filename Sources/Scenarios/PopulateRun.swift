@@ -22,7 +22,6 @@ final class PopulateRun {
 
     private var workers: Int { config.vcpus }
     private var pagesPerVCPU: UInt64 { config.bytesPerVCPU / GuestLayout.pageSize }
-    var totalPages: UInt64 { pagesPerVCPU * UInt64(workers) }
 
     init(mode: PopulateMode, config: PopulateConfig, device: KVMDevice) throws {
         self.mode = mode
@@ -64,9 +63,9 @@ final class PopulateRun {
         // Workload vCPUs still held back (population failed) never enter.
         populated.cancel()
         let ending = driver.finish(known: problem, complete: unsupported != nil || secondPass != nil)
-        if let unsupported { return .skipped(mode, pages: totalPages, reason: unsupported) }
+        if let unsupported { return .skipped(mode, pages: config.totalPages, reason: unsupported) }
         return PopulateModeResult(mode: mode, population: population, firstPass: firstPass, secondPass: secondPass, residentBefore: residentBefore,
-                                  pages: totalPages, unsupported: nil, mismatches: mismatches,
+                                  pages: config.totalPages, unsupported: nil, mismatches: mismatches,
                                   problem: ending.problem, interrupted: ending.interrupted)
     }
 
@@ -89,7 +88,7 @@ final class PopulateRun {
             return true
         case .prefaultVCPU:
             try runner.start()
-            return driver.run(workers, Pass(op: PASS_WRITE, gpa: GuestLayout.testMemoryBase, pages: totalPages, stamp: 0)) != nil
+            return driver.run(workers, Pass(op: PASS_WRITE, gpa: GuestLayout.testMemoryBase, pages: config.totalPages, stamp: 0)) != nil
         }
     }
 
