@@ -65,16 +65,37 @@ enum SavedRuns {
     static func load(_ paths: [String], anyConfig: Bool) throws -> [ComparedVariant] {
         guard paths.count >= 2 else { throw ConfigError("offline compare needs two or more documents or folders, one per side") }
         var sides: [ComparedVariant] = []
-        for path in paths {
+        for (path, name) in zip(paths, sideNames(paths)) {
             let files = try HostFiles.isDirectory(path) ? HostFiles.list(path).filter { $0.hasSuffix(".json") }.sorted().map { path + "/" + $0 } : [path]
             guard !files.isEmpty else { throw ConfigError("\(path) holds no .json documents") }
             let documents = try files.map(document)
-            let name = path.split(separator: "/").last.map(String.init) ?? path
             sides.append(ComparedVariant(name: name, flags: [], documents: documents))
             try requireOneConfig(documents, files: files)
         }
         try requireComparable(sides, anyConfig: anyConfig)
         return sides
+    }
+
+    /// Each side's name: the path's last component, or as many trailing
+    /// components as tell the sides apart (6.12/runs and 6.18/runs); a path
+    /// given twice gets " (2)". Names label table columns, metrics and
+    /// results keyed by side, so they must differ and print on one line.
+    static func sideNames(_ paths: [String]) -> [String] {
+        let parts = paths.map { path in
+            let components = path.split(separator: "/").map { component in
+                String(String.UnicodeScalarView(component.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+            }
+            return components.isEmpty ? [path] : components
+        }
+        var names = parts.map { $0.last! }
+        for depth in 2...max(2, parts.map(\.count).max()!) where Set(names).count < names.count {
+            names = parts.map { $0.suffix(depth).joined(separator: "/") }
+        }
+        var seen: [String: Int] = [:]
+        return names.map { name in
+            seen[name, default: 0] += 1
+            return seen[name]! == 1 ? name : "\(name) (\(seen[name]!))"
+        }
     }
 
     static func document(_ path: String) throws -> SavedDocument {

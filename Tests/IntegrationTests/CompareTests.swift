@@ -95,6 +95,28 @@ struct CompareTests {
         #expect(missing.status == 2 && missing.stderr.contains("no such module parameter"))
     }
 
+    /// Sides whose folders share a last name (6.12/runs, 6.18/runs), or one
+    /// folder given twice, get names that differ: the JSON keys its rounds
+    /// by side name (a duplicate crashed it).
+    @Test func offlineSidesWithTheSameFolderNameStayApart() throws {
+        let root = try FleetTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for kernel in ["6.12", "6.18"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(kernel)/runs", withIntermediateDirectories: true)
+            let run = try CLI.run(["exit-latency", "-n", "100", "--json"])
+            #expect(run.status == 0, "\(run.stderr)")
+            try run.stdout.write(toFile: "\(root)/\(kernel)/runs/1.json", atomically: true, encoding: .utf8)
+        }
+        for (paths, names) in [(["\(root)/6.12/runs", "\(root)/6.18/runs"], ["6.12/runs", "6.18/runs"]),
+                               (["\(root)/6.12/runs", "\(root)/6.12/runs"], ["\(root.dropFirst())/6.12/runs", "\(root.dropFirst())/6.12/runs (2)"])] {
+            let result = try CLI.run(["compare"] + paths + ["--json"])
+            #expect(result.status == 0, "\(result.stderr)")
+            let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            let rounds = try #require((document["detail"] as? [String: Any])?["rounds"] as? [String: Any])
+            #expect(Set(rounds.keys) == Set(names))
+        }
+    }
+
     /// Saved documents: two folders compared, mismatches refused, bisect codes.
     @Test func offlineDocumentsAndBisectExitCodes() throws {
         let root = try FleetTools.temporaryDirectory()
