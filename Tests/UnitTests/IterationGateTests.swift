@@ -9,12 +9,7 @@ import Testing
 struct IterationGateTests {
     /// The third field of the thread's stat line ("pid (comm) S ...").
     static func state(of tid: Int32) -> Character? {
-        guard let file = fopen("/proc/self/task/\(tid)/stat", "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 512)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        let line = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard let close = line.lastIndex(of: ")") else { return nil }
+        guard let line = HostFiles.read("/proc/self/task/\(tid)/stat"), let close = line.lastIndex(of: ")") else { return nil }
         return line[line.index(after: close)...].first { $0 != " " }
     }
 
