@@ -83,7 +83,7 @@ enum SavedRuns {
     static func sideNames(_ paths: [String]) -> [String] {
         let parts = paths.map { path in
             let components = path.split(separator: "/").map { component in
-                String(String.UnicodeScalarView(component.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
+                String(String.UnicodeScalarView(component.unicodeScalars.map { VariantName.breaksLine($0) ? "?" : $0 }))
             }
             return components.isEmpty ? [path] : components
         }

@@ -96,9 +96,7 @@ struct CompareOptions {
     }
 
     static func variant(name: String, text: String) throws -> VariantSpec {
-        // A name heads table rows and columns and labels samples: a newline
-        // or tab in it would break the lines it is printed on.
-        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if name.unicodeScalars.contains(where: VariantName.breaksLine) {
             throw ConfigError("variant name \(name.debugDescription) contains a control character (newline, tab, ...); use printable text")
         }
         var flags: [String] = []
@@ -150,4 +148,11 @@ enum ShellWords {
         if inWord { words.append(current) }
         return words
     }
+}
+
+/// What a variant's name may hold: it heads table rows and columns and
+/// labels samples, one line each.
+enum VariantName {
+    /// A control character (newline, tab, ...) breaks the line a name is printed on.
+    static func breaksLine(_ scalar: Unicode.Scalar) -> Bool { scalar.properties.generalCategory == .control }
 }
