@@ -23,11 +23,13 @@ reference() {
     "${counted[@]}" "$selftest" -v "$VCPUS" -b "${MIB}M" > "$text" 2>&1 || { echo "demand_paging_test failed: $(tail -1 "$text")" >&2; return 0; }
     python3 - "$raw" "$1" "$(emulated)" "$text" <<'PY'
 import json, re, sys
+sys.path.insert(0, "bench")
+from selftest_time import seconds
 text = open(sys.argv[4]).read()
-s, ns = re.search(r"Total guest execution time:\s+(\d+)\.(\d+)s", text).groups()
+total = re.search(r"Total guest execution time:\s+(\d+)\.(\d+)s", text)
 with open(sys.argv[1], "a") as out:
     out.write(json.dumps({"tool": "selftest", "round": int(sys.argv[2]), "emulated": int(sys.argv[3]),
-                          "seconds": int(s) + int(ns.ljust(9, "0")[:9]) / 1e9}) + "\n")
+                          "seconds": seconds(*total.groups())}) + "\n")
 PY
 }
 kvmlab_cpl0() {

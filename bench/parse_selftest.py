@@ -3,6 +3,8 @@ import json
 import re
 import sys
 
+from selftest_time import seconds
+
 config, round_, status, wall = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 emulated = int(sys.argv[5]) if len(sys.argv) > 5 else -1  # kvm:kvm_emulate_insn over the run, -1 uncounted
 text = sys.stdin.read()
@@ -17,9 +19,8 @@ patterns = {
 for name, pattern in patterns.items():
     match = re.search(pattern, text)
     if match:
-        # The selftest prints seconds and nanoseconds as "%ld.%.9lds".
-        phases[name] = int(match.group(1)) + int(match.group(2).ljust(9, "0")[:9]) / 1e9
-dirty = [int(s) + int(ns.ljust(9, "0")[:9]) / 1e9 for s, ns in re.findall(r"Iteration \d+ dirty memory time: (\d+)\.(\d+)s", text)]
+        phases[name] = seconds(match.group(1), match.group(2))
+dirty = [seconds(s, ns) for s, ns in re.findall(r"Iteration \d+ dirty memory time: (\d+)\.(\d+)s", text)]
 if dirty:
     phases["dirty_total"] = sum(dirty)
 last = [line for line in text.strip().splitlines() if line.strip()][-1:] or [""]

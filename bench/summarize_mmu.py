@@ -5,6 +5,8 @@ import re
 import statistics
 import sys
 
+from selftest_time import seconds
+
 raw_path, reference_path, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [json.loads(line) for line in open(raw_path)]
 
@@ -52,11 +54,10 @@ for name, body in zip(sections[1::2], sections[2::2]):
     runtime = re.search(r"Best runtime result was (\d+)\.(\d+)s per iteration", body)
     # "Best slot setup time" is printed once per invocation; each run's own line is per test.
     setups = re.finditer(r"^Test took (\d+)\.(\d+)s for slot setup", body, re.M)
-    seconds = lambda m: int(m.group(1)) + int(m.group(2).ljust(9, "0")[:9]) / 1e9
     entry = best.setdefault(test, {"best_mean_iteration": [], "slot_setup": []})
     if runtime:
-        entry["best_mean_iteration"].append(seconds(runtime))
-    if setup_times := [seconds(m) for m in setups]:
+        entry["best_mean_iteration"].append(seconds(*runtime.groups()))
+    if setup_times := [seconds(*m.groups()) for m in setups]:
         entry["slot_setup"].append(min(setup_times))
 summary["memslot_perf_test"] = {test: {k: med(v) for k, v in entry.items()} for test, entry in best.items()}
 summary["memslot_perf_test_failures"] = re.findall(r"^ *memslot_perf_test\.c:\d+: .*$", reference, re.M)[:3]
