@@ -11,7 +11,7 @@ public enum CompareReport {
             out += "  \(variant.name): \(flags) — \(variant.rounds) round\(variant.rounds == 1 ? "" : "s") (\(statuses))\n"
         }
         if let order { out += "order: \(order)\n" }
-        out += "interval: \(comparison.method)\n"
+        out += "statistics: \(comparison.method)\n"
         let hosts = comparison.variants.compactMap(\.host)
         if hosts.count == comparison.variants.count {
             var table = Table(title: "\nHosts", headers: [""] + comparison.variants.map(\.name))
@@ -32,14 +32,17 @@ public enum CompareReport {
         for variant in comparison.variants.dropFirst() {
             let rows = comparison.metrics.filter { $0.variant == variant.name }
             let base = rows.first?.baseline ?? comparison.variants[0].name
-            var table = Table(title: "\n\(variant.name) against \(base): medians over rounds",
-                              headers: ["metric", base, variant.name, "\(variant.name)/\(base)", "95% interval", "verdict"])
+            let summary = comparison.tables.first { $0.variant == variant.name }
+            var table = Table(title: "\n\(variant.name) against \(base): medians over rounds; \(summary?.metricsTested ?? 0) metrics tested together",
+                              headers: ["metric", base, variant.name, "\(variant.name)/\(base)", "interval", "p (Holm)", "verdict"])
             for row in rows {
                 table.add([row.key, value(row.aMedian, row.unit), value(row.bMedian, row.unit),
                            row.ratio.map { Format.fixed($0, 3) } ?? "-",
                            row.low.map { "\(Format.fixed($0, 3))–\(Format.fixed(row.high ?? $0, 3))" } ?? "-",
+                           row.adjustedP.map { pValue($0) } ?? "-",
                            row.verdict])
             }
+            if let note = summary?.note { out += "\n" + note + "\n" }
             out += table.render()
             let stats = comparison.stats.filter { $0.variant == variant.name }
             if !stats.isEmpty {
@@ -49,6 +52,15 @@ public enum CompareReport {
             }
         }
         return out
+    }
+
+    /// A p-value to two significant figures, small ones in exponent form.
+    public static func pValue(_ p: Double) -> String {
+        guard p < 0.001 else { return Format.fixed(p, 3) }
+        var exponent = 0
+        var mantissa = p
+        while mantissa < 1 && exponent < 30 { mantissa *= 10; exponent += 1 }
+        return "\(Format.fixed(mantissa, 1))e-\(exponent)"
     }
 
     /// A figure in its unit, scaled for reading (tables only; JSON keeps SI).

@@ -19,8 +19,15 @@ public struct ComparedVariant: Sendable {
 /// Before/after statistics for every metric of an experiment, read through
 /// the experiment model only: compare holds no per-experiment code.
 public struct Comparison: Encodable, Sendable {
-    public static let resamples = 4000
-    public static let method = "bootstrap 95% interval of the ratio of medians (B/A), \(resamples) resamples of the rounds of each side"
+    /// What a verdict must clear: significance after the table's correction,
+    /// and a ratio outside the noise band.
+    public struct Settings: Encodable, Sendable {
+        /// The family-wise error rate of each table.
+        public var level = 0.05
+        /// Significant changes smaller than this share are "no meaningful change".
+        public var noise = 0.05
+        public init() {}
+    }
 
     public struct Variant: Encodable, Sendable {
         public let name: String
@@ -45,10 +52,31 @@ public struct Comparison: Encodable, Sendable {
         public let aMedian: Double?
         public let bMedian: Double?
         public let ratio: Double?
-        /// 95% interval of the ratio; nil with fewer than two rounds a side.
+        /// The table's simultaneous interval of the ratio; nil where A has a
+        /// zero round or the rounds are too few to bound it.
         public let low: Double?
         public let high: Double?
+        /// The rank-sum test's two-sided p, the smallest p these rounds could
+        /// give, and p after the table's Holm correction (nil when the metric
+        /// could never be called and so is not in the family).
+        public let p: Double?
+        public let smallestP: Double?
+        public let adjustedP: Double?
         public let verdict: String
+
+        /// The row's test, from its rounds (nil where a side has none).
+        public var test: RankSumTest? { a.isEmpty || b.isEmpty ? nil : RankSumTest(a: a, b: b) }
+    }
+
+    /// One variant's table against the baseline: how many metrics were
+    /// tested together and whether its rounds could show anything.
+    public struct TableSummary: Encodable, Sendable {
+        public let variant: String
+        public let baseline: String
+        public let metricsTested: Int
+        public let canFindDifferences: Bool
+        /// Why no verdict could be given, in one line; nil when one could.
+        public let note: String?
     }
 
     public struct StatComparison: Encodable, Sendable {
@@ -62,8 +90,10 @@ public struct Comparison: Encodable, Sendable {
 
     public let experiment: String
     public let method: String
+    public let settings: Settings
     public let variants: [Variant]
     public let metrics: [MetricComparison]
+    public let tables: [TableSummary]
     public let stats: [StatComparison]
     /// Fingerprint fields that differ between the sides (they change results).
     public let hostDifferences: [String]
@@ -73,46 +103,107 @@ public struct Comparison: Encodable, Sendable {
     public static let statNames = ["pages_4k", "pages_2m", "pages_1g", "nx_lpage_splits", "mmu_shadow_zapped", "remote_tlb_flush",
                                    "mmu_cache_miss", "pf_fixed", "pf_taken", "pf_emulate", "pf_mmio_spte_created", "exits"]
 
-    public init(_ variants: [ComparedVariant]) {
+    public init(_ variants: [ComparedVariant], settings: Settings = Settings()) {
         precondition(variants.count >= 2)
         let base = variants[0]
         experiment = base.experiments.first?.experiment ?? base.documents.first?.command ?? "unknown"
-        method = Comparison.method
+        self.settings = settings
         self.variants = variants.map { variant in
             Variant(name: variant.name, flags: variant.flags, rounds: variant.documents.count,
                     statuses: variant.experiments.map(\.status.rawValue), host: variant.documents.first?.host,
                     config: variant.experiments.first?.config ?? [:])
         }
         var metrics: [MetricComparison] = []
+        var tables: [TableSummary] = []
         var stats: [StatComparison] = []
+        var sampled = false
         for other in variants.dropFirst() {
-            metrics += Comparison.compareMetrics(base, other)
+            let table = Comparison.compareMetrics(base, other, settings: settings)
+            metrics += table.rows
+            tables.append(table.table)
+            sampled = sampled || table.sampled
             stats += Comparison.compareStats(base, other)
         }
         self.metrics = metrics
+        self.tables = tables
+        method = Comparison.method(settings, sampled: sampled)
         self.stats = stats
         hostDifferences = Comparison.hostDifferences(variants)
         configDifferences = Comparison.configDifferences(variants)
     }
 
-    static func compareMetrics(_ base: ComparedVariant, _ other: ComparedVariant) -> [MetricComparison] {
+    /// How every verdict was reached, for the output's header.
+    static func method(_ settings: Settings, sampled: Bool) -> String {
+        let level = Format.fixed(settings.level * 100, 0) + "%"
+        return "two-sided Wilcoxon–Mann–Whitney permutation test of the rounds ("
+            + (sampled ? "every split counted where feasible, else \(PermutationDistribution.samples) fixed-seed random splits" : "every split counted")
+            + "); Holm's correction over each table's metrics at \(level); interval: the test inverted over ratios (Hodges–Lehmann), "
+            + "simultaneous \(Format.fixed(100 - settings.level * 100, 0))% over the table; changes under \(Format.fixed(settings.noise * 100, 1))% (--noise) are not called"
+    }
+
+    static func compareMetrics(_ base: ComparedVariant, _ other: ComparedVariant, settings: Settings)
+        -> (rows: [MetricComparison], table: TableSummary, sampled: Bool) {
         var keys: [String] = []
         var prototypes: [String: Metric] = [:]
         for metric in (base.experiments + other.experiments).flatMap(\.metrics) where prototypes[metric.key] == nil {
             keys.append(metric.key)
             prototypes[metric.key] = metric
         }
-        return keys.map { key in
-            let metric = prototypes[key]!
-            let a = base.experiments.compactMap { $0.metric(key)?.value }
-            let b = other.experiments.compactMap { $0.metric(key)?.value }
-            let estimate = RatioEstimate(a: a, b: b)
-            return MetricComparison(key: key, name: metric.name, labels: metric.labels, unit: metric.unit, better: metric.better,
-                                    baseline: base.name, variant: other.name, a: a, b: b,
-                                    aMedian: Statistics.median(a), bMedian: Statistics.median(b),
-                                    ratio: estimate.ratio, low: estimate.interval?.low, high: estimate.interval?.high,
-                                    verdict: estimate.verdict(unit: metric.unit, better: metric.better))
+        // A non-finite figure (a rate over no time) has no rank: it is left out.
+        func values(_ variant: ComparedVariant, _ key: String) -> [Double] {
+            variant.experiments.compactMap { $0.metric(key)?.value }.filter(\.isFinite)
         }
+        let sides = keys.map { (a: values(base, $0), b: values(other, $0)) }
+        let tests = sides.map { side in side.a.isEmpty || side.b.isEmpty ? nil : RankSumTest(a: side.a, b: side.b) }
+        let family = TestFamily(tests, level: settings.level)
+        let canFind = family.canFind(tests)
+        let rows = keys.indices.map { index in
+            let metric = prototypes[keys[index]]!
+            let (a, b) = sides[index]
+            let aMedian = Statistics.median(a), bMedian = Statistics.median(b)
+            let ratio = aMedian.flatMap { am in am == 0 ? nil : bMedian.map { $0 / am } }
+            let interval = RankSumTest.ratioInterval(a: a, b: b, alpha: family.intervalLevel)
+            return MetricComparison(key: keys[index], name: metric.name, labels: metric.labels, unit: metric.unit, better: metric.better,
+                                    baseline: base.name, variant: other.name, a: a, b: b, aMedian: aMedian, bMedian: bMedian,
+                                    ratio: ratio, low: interval?.low, high: interval?.high,
+                                    p: tests[index]?.p, smallestP: tests[index]?.smallestP, adjustedP: family.adjusted[index],
+                                    verdict: Comparison.verdict(tests[index], index: index, family: family, canFind: canFind, values: a + b,
+                                                                ratio: ratio, metric: metric, settings: settings))
+        }
+        // Nothing to say when every metric was the same in every round.
+        let varying = sides.indices.filter { tests[$0] != nil && Set(sides[$0].a + sides[$0].b).count > 1 }.map { tests[$0]! }
+        let note = canFind || varying.isEmpty ? nil : Comparison.tooFewRounds(base: base, other: other, varying: varying, settings: settings)
+        let table = TableSummary(variant: other.name, baseline: base.name, metricsTested: family.size, canFindDifferences: canFind, note: note)
+        return (rows, table, tests.contains { $0.map { !$0.exact } ?? false })
+    }
+
+    /// A row's verdict, in the metric's own direction.
+    static func verdict(_ test: RankSumTest?, index: Int, family: TestFamily, canFind: Bool, values: [Double],
+                        ratio: Double?, metric: Metric, settings: Settings) -> String {
+        guard let test else { return "not measured" }
+        if Set(values).count == 1 { return "no change (every round equal)" }
+        guard canFind, family.members.contains(index) else { return "too few rounds" }
+        guard family.significant(index), test.direction != 0 else { return "no significant change" }
+        if let ratio, max(ratio, 1 / ratio) < 1 + settings.noise { return "no meaningful change" }
+        let up = test.direction > 0
+        switch metric.better {
+        case .neither: return up ? "higher" : "lower"
+        case .lower, .higher:
+            let improved = (metric.better == .higher) == up
+            if metric.unit == .seconds { return improved ? "faster" : "slower" }
+            return improved ? "better" : "worse"
+        }
+    }
+
+    /// The one line that replaces verdicts when the rounds cannot show a difference.
+    static func tooFewRounds(base: ComparedVariant, other: ComparedVariant, varying: [RankSumTest], settings: Settings) -> String {
+        let metrics = varying.count
+        let smallest = varying.map(\.smallestP).min() ?? 1
+        let rounds = min(base.documents.count, other.documents.count)
+        let level = Format.fixed(settings.level * 100, 0) + "%"
+        let needed = TestFamily.roundsNeeded(metrics: metrics, level: settings.level)
+        return "\(other.name) against \(base.name): \(rounds) round\(rounds == 1 ? "" : "s") a side cannot show a difference at \(level) over \(metrics) metric\(metrics == 1 ? "" : "s") "
+            + "(the smallest p they allow is \(Format.fixed(smallest, 4))): use \(needed) or more rounds a side (--rounds \(needed))"
     }
 
     static func compareStats(_ base: ComparedVariant, _ other: ComparedVariant) -> [StatComparison] {
@@ -156,63 +247,6 @@ public struct Comparison: Encodable, Sendable {
     }
 }
 
-/// B/A from the medians of each side's rounds, with a bootstrap interval.
-public struct RatioEstimate: Sendable {
-    public let ratio: Double?
-    public let interval: (low: Double, high: Double)?
-    let a: [Double], b: [Double]
-
-    public init(a: [Double], b: [Double], resamples: Int = Comparison.resamples) {
-        self.a = a
-        self.b = b
-        guard let am = Statistics.median(a), let bm = Statistics.median(b), am != 0 else {
-            ratio = nil
-            interval = nil
-            return
-        }
-        ratio = bm / am
-        guard a.count >= 2, b.count >= 2 else {
-            interval = nil
-            return
-        }
-        var random = SplitMix64(seed: 0x6B76_6D6C_6162)
-        var ratios: [Double] = []
-        ratios.reserveCapacity(resamples)
-        for _ in 0..<resamples {
-            let ra = Statistics.median((0..<a.count).map { _ in a[random.index(a.count)] })!
-            let rb = Statistics.median((0..<b.count).map { _ in b[random.index(b.count)] })!
-            if ra != 0 { ratios.append(rb / ra) }
-        }
-        ratios.sort()
-        guard !ratios.isEmpty else {
-            interval = nil
-            return
-        }
-        interval = (Statistics.quantile(ratios, 0.025), Statistics.quantile(ratios, 0.975))
-    }
-
-    /// Whether B differs from A beyond the noise, said in the metric's own
-    /// direction. A zero median on A has no ratio: then only sides that do
-    /// not overlap at all count as a change.
-    public func verdict(unit: MetricUnit, better: Better) -> String {
-        guard !a.isEmpty, !b.isEmpty else { return "not measured" }
-        let direction: Int
-        if let interval {
-            if interval.low > 1 { direction = 1 } else if interval.high < 1 { direction = -1 } else { return "no significant change" }
-        } else if ratio != nil {
-            return "one round a side: no interval"
-        } else {
-            // A's median is zero.
-            guard a.count >= 2, b.count >= 2 else { return "one round a side: no interval" }
-            if b.min()! > a.max()! { direction = 1 } else if b.max()! < a.min()! { direction = -1 } else { return "no significant change" }
-        }
-        let improved = better == .lower ? direction < 0 : better == .higher ? direction > 0 : nil
-        guard let improved else { return direction > 0 ? "higher" : "lower" }
-        if unit == .seconds { return improved ? "faster" : "slower" }
-        return improved ? "better" : "worse"
-    }
-}
-
 public enum Statistics {
     public static func median(_ values: [Double]) -> Double? {
         guard !values.isEmpty else { return nil }
@@ -220,27 +254,4 @@ public enum Statistics {
         let middle = sorted.count / 2
         return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
     }
-
-    /// Linear interpolation between order statistics of a sorted sample.
-    public static func quantile(_ sorted: [Double], _ q: Double) -> Double {
-        let position = q * Double(sorted.count - 1)
-        let lower = Int(position.rounded(.down)), upper = min(lower + 1, sorted.count - 1)
-        return sorted[lower] + (sorted[upper] - sorted[lower]) * (position - Double(lower))
-    }
-}
-
-/// A small deterministic generator: the same rounds give the same interval.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func index(_ count: Int) -> Int { Int(next() % UInt64(count)) }
 }

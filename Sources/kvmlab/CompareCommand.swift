@@ -11,7 +11,7 @@ struct CompareCommand: ParsableCommand {
         discussion: """
         Live, on this host:
           kvmlab compare EXPERIMENT [shared flags] --a 'FLAGS' --b 'FLAGS' [--rounds N]
-        runs the variants interleaved in ABBA order, N rounds each (default 5),
+        runs the variants interleaved in ABBA order, N rounds each (default 7),
         every round a fresh kvmlab process and VM. A variant's flags may set a
         module parameter for its rounds, e.g. 'param:kvm.eager_page_split=N';
         the original value is put back on every path. --variant NAME='FLAGS'
@@ -21,21 +21,25 @@ struct CompareCommand: ParsableCommand {
           kvmlab compare before.json after.json
           kvmlab compare runs/kernel-a/ runs/kernel-b/      (every *.json in each)
 
-        Options of compare itself: --a, --b, --variant, --rounds, --json, --svg FILE,
-        --openmetrics FILE, --fail-if 'METRIC>1.10' (repeatable), --any-config
-        (offline: allow different settings), --quiet. Every other flag is the
-        experiment's and applies to every variant.
+        Options of compare itself: --a, --b, --variant, --rounds, --noise PCT,
+        --json, --svg FILE, --openmetrics FILE, --fail-if 'METRIC>1.10'
+        (repeatable), --any-config (offline: allow different settings), --quiet.
+        Every other flag is the experiment's and applies to every variant.
 
-        For every metric: the medians, B/A, a bootstrap 95% interval of the ratio
-        over rounds, and a verdict in the metric's own direction (faster, slower,
-        better, worse, no significant change); then the KVM stats per phase.
+        For every metric: the medians, B/A, an exact permutation (rank-sum) test
+        of the rounds with Holm's correction over the table (5% for the whole
+        table, not per metric), the interval of B/A that test implies, and a
+        verdict in the metric's own direction (faster, slower, better, worse,
+        no significant change; no meaningful change below --noise, default 5%).
+        Too few rounds to show anything are said in one line instead of
+        verdicts. Then the KVM stats per phase.
 
         Exit status: 0 every round ok, 1 a round failed a check or could not
         measure, 2 usage, 130 interrupted. With --fail-if it is the verdict, as
         git bisect run reads it: 0 good, 1 a threshold crossed, 125 could not measure.
 
         Examples:
-          kvmlab compare jitter --duration 2 --rounds 3 --a '' --b '--no-zap-all'
+          kvmlab compare jitter --duration 2 --a '' --b '--no-zap-all'
           kvmlab compare dirty-log -v 2 -b 256m --a '-s anonymous' --b '-s anonymous_thp'
           kvmlab compare dirty-log -b 1g --a 'param:kvm.eager_page_split=N' --b 'param:kvm.eager_page_split=Y'
           kvmlab compare runs/6.12/ runs/6.18/ --fail-if 'get_dirty_log_seconds>1.10'

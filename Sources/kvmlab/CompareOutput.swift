@@ -21,7 +21,9 @@ enum CompareOutput {
             if outcome.interrupted { Exit.fail("interrupted before every variant had a round (\(empty.joined(separator: ", ")) had none)", status: Exit.interrupted) }
             throw RoundFailure(description: "no round of \(empty.joined(separator: ", ")) measured anything")
         }
-        let comparison = Comparison(outcome.variants)
+        var settings = Comparison.Settings()
+        settings.noise = options.noise
+        let comparison = Comparison(outcome.variants, settings: settings)
         let verdicts = try thresholdVerdicts(comparison, options.thresholds)
         let host = HostFingerprint.current()
         if let path = options.openmetrics {
@@ -39,16 +41,16 @@ enum CompareOutput {
             if outcome.interrupted { text += "\ninterrupted: the table holds the rounds that finished\n" }
             Exit.output(text)
         }
-        try exit(comparison, outcome: outcome, crossed: verdicts.contains(where: \.crossed), bisect: !options.thresholds.isEmpty)
+        try exit(comparison, outcome: outcome, verdicts: verdicts, bisect: !options.thresholds.isEmpty)
     }
 
     /// git bisect run's codes with --fail-if; the usual ones without.
-    static func exit(_ comparison: Comparison, outcome: CompareRun.Outcome, crossed: Bool, bisect: Bool) throws {
+    static func exit(_ comparison: Comparison, outcome: CompareRun.Outcome, verdicts: [ThresholdVerdict], bisect: Bool) throws {
         let statuses = comparison.variants.flatMap(\.statuses)
         if outcome.interrupted { throw ExitCode(Exit.interrupted) }
         if bisect {
-            if statuses.contains(RunStatus.error.rawValue) { throw ExitCode(125) }
-            if crossed || statuses.contains(RunStatus.checksFailed.rawValue) { throw ExitCode(1) }
+            if statuses.contains(RunStatus.error.rawValue) || verdicts.contains(where: \.undecided) { throw ExitCode(125) }
+            if verdicts.contains(where: \.crossed) || statuses.contains(RunStatus.checksFailed.rawValue) { throw ExitCode(1) }
             return
         }
         if statuses.contains(where: { $0 != RunStatus.ok.rawValue }) { throw ExitCode(Exit.runtime) }
@@ -57,26 +59,49 @@ enum CompareOutput {
     struct ThresholdVerdict {
         let line: String
         let crossed: Bool
+        /// The rounds were too few to call any of the named metrics.
+        var undecided = false
     }
 
     /// Each --fail-if against every variant's ratio for the metrics it names
-    /// (a bare name matches every label set of that metric).
+    /// (a bare name matches every label set of that metric). A threshold is
+    /// crossed when the ratio is past it and the change is significant among
+    /// the named metrics alone (their own Holm family: a bisect does not pay
+    /// for the rest of the table). Rounds too few to call anything there
+    /// decide nothing: git bisect's "skip", 125.
     static func thresholdVerdicts(_ comparison: Comparison, _ thresholds: [CompareOptions.Threshold]) throws -> [ThresholdVerdict] {
-        try thresholds.flatMap { threshold -> [ThresholdVerdict] in
-            let rows = comparison.metrics.filter { $0.key == threshold.metric || $0.name == threshold.metric }
+        let matched = try thresholds.map { threshold -> [Int] in
+            let rows = comparison.metrics.indices.filter { comparison.metrics[$0].key == threshold.metric || comparison.metrics[$0].name == threshold.metric }
             guard !rows.isEmpty else {
                 let names = Set(comparison.metrics.map(\.name)).sorted().joined(separator: ", ")
                 throw ConfigError("--fail-if: \(comparison.experiment) has no metric '\(threshold.metric)'; it has \(names)")
             }
-            return rows.map { row in
-                guard let ratio = row.ratio else {
-                    return ThresholdVerdict(line: "\(threshold.description): \(row.key) \(row.variant)/\(row.baseline) has no ratio (zero baseline): not crossed", crossed: false)
+            return rows
+        }
+        var verdicts: [ThresholdVerdict] = []
+        for variant in Set(comparison.metrics.map(\.variant)).sorted() {
+            let named = Array(Set(matched.joined())).sorted().filter { comparison.metrics[$0].variant == variant }
+            let tests = named.map { comparison.metrics[$0].test }
+            let family = TestFamily(tests, level: comparison.settings.level)
+            let decidable = family.canFind(tests)
+            for (threshold, rows) in zip(thresholds, matched) {
+                for index in rows where comparison.metrics[index].variant == variant {
+                    let row = comparison.metrics[index]
+                    let head = "\(threshold.description): \(row.key) \(row.variant)/\(row.baseline)"
+                    guard let ratio = row.ratio else {
+                        verdicts.append(ThresholdVerdict(line: "\(head) has no ratio (zero baseline): not crossed", crossed: false))
+                        continue
+                    }
+                    let position = named.firstIndex(of: index)!
+                    let significant = family.significant(position)
+                    let crossed = threshold.crossed(by: ratio) && significant
+                    let state = !decidable ? "undecided (too few rounds)" : crossed ? "CROSSED" : threshold.crossed(by: ratio) ? "within (not significant)" : "within"
+                    let p = family.adjusted[position].map { ", p \(CompareReport.pValue($0))" } ?? ""
+                    verdicts.append(ThresholdVerdict(line: "\(head) = \(Format.fixed(ratio, 3))\(p): \(state)", crossed: crossed, undecided: !decidable))
                 }
-                let crossed = threshold.crossed(by: ratio)
-                return ThresholdVerdict(line: "\(threshold.description): \(row.key) \(row.variant)/\(row.baseline) = \(Format.fixed(ratio, 3)): \(crossed ? "CROSSED" : "within")",
-                                        crossed: crossed)
             }
         }
+        return verdicts
     }
 
     /// Each variant as one experiment of median values, for OpenMetrics.

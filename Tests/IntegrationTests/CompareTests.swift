@@ -41,7 +41,7 @@ struct CompareTests {
         let pages = try stat(try json(result), phase: "populate", "pages_2m")
         #expect(pages.a == 0 && pages.b > 0)
         let text = try CLI.run(["compare", "dirty-log", "-v", "1", "-b", "8m", "-i", "1", "--rounds", "1", "--a", "-s anonymous", "--b", "-s anonymous_thp"])
-        #expect(text.stdout.contains("one round a side: no interval"))
+        #expect(text.stdout.contains("1 round a side cannot show a difference at 5%"))
         #expect(text.stdout.contains("backing: A anonymous, B anonymous_thp"))
     }
 
@@ -118,33 +118,53 @@ struct CompareTests {
     }
 
     /// Saved documents: two folders compared, mismatches refused, bisect codes.
+    /// One real run is the template; each side's rounds scale its
+    /// ready_seconds (after: 2×), so the effect is known and certain.
     @Test func offlineDocumentsAndBisectExitCodes() throws {
         let root = try FleetTools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        for side in ["before", "after"] {
+        let run = try CLI.run(["populate", "-v", "1", "-b", "4m", "--mode", "demand", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let template = try json(run)
+        func write(_ side: String, rounds: Int, factor: Double) throws {
             try FileManager.default.createDirectory(atPath: "\(root)/\(side)", withIntermediateDirectories: true)
-            for round in 1...2 {
-                let run = try CLI.run(["populate", "-v", "1", "-b", "4m", "--mode", "demand", "--json"])
-                #expect(run.status == 0, "\(run.stderr)")
-                try run.stdout.write(toFile: "\(root)/\(side)/\(round).json", atomically: true, encoding: .utf8)
+            for round in 1...rounds {
+                var document = template, experiment = try #require(template["experiment"] as? [String: Any])
+                var metrics = try #require(experiment["metrics"] as? [[String: Any]])
+                for index in metrics.indices where metrics[index]["name"] as? String == "ready_seconds" {
+                    metrics[index]["value"] = factor * (1 + Double(round) / 100)
+                }
+                experiment["metrics"] = metrics
+                document["experiment"] = experiment
+                try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: "\(root)/\(side)/\(round).json"))
             }
         }
+        try write("before", rounds: 5, factor: 1)
+        try write("after", rounds: 5, factor: 2)
+        try write("few", rounds: 2, factor: 2)
         let plain = try CLI.run(["compare", "\(root)/before", "\(root)/after"])
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(plain.stdout.contains("after against before") && plain.stdout.contains("ready_seconds{mode=demand}"))
-        #expect(try CLI.run(["compare", "\(root)/before", "\(root)/after", "--fail-if", "ready_seconds>1000"]).status == 0)
-        #expect(try CLI.run(["compare", "\(root)/before", "\(root)/after", "--fail-if", "ready_seconds<1000"]).status == 1)
+        #expect(plain.stdout.contains("Holm"))
+        #expect(try CLI.run(["compare", "\(root)/before", "\(root)/after", "--fail-if", "ready_seconds>3"]).status == 0)
+        let crossed = try CLI.run(["compare", "\(root)/before", "\(root)/after", "--fail-if", "ready_seconds>1.5"])
+        #expect(crossed.status == 1 && crossed.stdout.contains("CROSSED"), "\(crossed.stdout)")
+        // Two rounds a side cannot show any difference: the bisect step is skipped, not called good.
+        let few = try CLI.run(["compare", "\(root)/before", "\(root)/few", "--fail-if", "ready_seconds>1.5"])
+        #expect(few.status == 125 && few.stdout.contains("undecided (too few rounds)"), "\(few.stdout)")
         let unknown = try CLI.run(["compare", "\(root)/before", "\(root)/after", "--fail-if", "nosuch>1.1"])
         #expect(unknown.status == 2 && unknown.stderr.contains("has no metric 'nosuch'"))
 
         // A side whose run could not measure: 125, as git bisect run's "skip".
         try FileManager.default.createDirectory(atPath: "\(root)/broken", withIntermediateDirectories: true)
-        let saved = try Data(contentsOf: URL(fileURLWithPath: "\(root)/after/1.json"))
-        var broken = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
-        var experiment = try #require(broken["experiment"] as? [String: Any])
-        experiment["status"] = "error"
-        broken["experiment"] = experiment
-        try JSONSerialization.data(withJSONObject: broken).write(to: URL(fileURLWithPath: "\(root)/broken/1.json"))
+        for round in 1...5 {
+            let saved = try Data(contentsOf: URL(fileURLWithPath: "\(root)/after/\(round).json"))
+            var broken = try #require(try JSONSerialization.jsonObject(with: saved) as? [String: Any])
+            var experiment = try #require(broken["experiment"] as? [String: Any])
+            if round == 1 { experiment["status"] = "error" }
+            broken["experiment"] = experiment
+            try JSONSerialization.data(withJSONObject: broken).write(to: URL(fileURLWithPath: "\(root)/broken/\(round).json"))
+        }
         #expect(try CLI.run(["compare", "\(root)/before", "\(root)/broken", "--fail-if", "ready_seconds>1000"]).status == 125)
 
         // Different experiments, or different settings, are refused with the reason.

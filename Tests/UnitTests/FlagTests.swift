@@ -39,6 +39,11 @@ import Testing
         (["memslot", "--test", "nosuch"], "test"),
         (["populate", "--mode", "nosuch"], "mode"),
         (["teardown", "--order", "sideways"], "order"),
+        (["compare", "exit-latency", "--noise", "nan", "--a", "", "--b", ""], "--noise takes a percentage from 0 to 100"),
+        (["compare", "exit-latency", "--noise", "-1", "--a", "", "--b", ""], "--noise"),
+        (["compare", "exit-latency", "--noise", "1e30", "--a", "", "--b", ""], "--noise"),
+        (["compare", "exit-latency", "--rounds", "0", "--a", "", "--b", ""], "--rounds takes a whole number from 1 to 1000"),
+        (["compare", "exit-latency", "--rounds", "9223372036854775808", "--a", "", "--b", ""], "--rounds"),
     ])
     func refusedWithTheBound(arguments: [String], mentions: String) throws {
         let result = try CLI.run(arguments)
