@@ -39,7 +39,7 @@ public enum ConcurrentHarvestScenario {
         let device = try KVMDevice()
         if let entries = config.ringEntries {
             let limits = device.dirtyRingLimits
-            guard limits.maxEntries > 0 else { throw ConfigError("this host's KVM has no dirty ring") }
+            guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)") }
             guard entries >= limits.minEntries, entries <= limits.maxEntries, entries & (entries - 1) == 0 else {
                 throw ConfigError("ring entries must be a power of two from \(limits.minEntries) to \(limits.maxEntries)")
             }

@@ -11,3 +11,12 @@ public struct HostError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// A capability this host's KVM lacks (no dirty ring, a quirk it cannot
+/// disable). The CLI reports it like a request that cannot be satisfied
+/// (exit status 2); `kvmlab check` reports it as a SKIP that names it,
+/// while a check's own bad request (a ConfigError) fails.
+public struct HostLacks: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

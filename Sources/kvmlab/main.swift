@@ -30,6 +30,8 @@ do {
     try command.run()
 } catch let error as ConfigError {
     Exit.fail(error.description, status: Exit.usage)
+} catch let error as HostLacks {
+    Exit.fail(error.description, status: Exit.usage)
 } catch let error as ValidationError {
     Exit.fail(error.message, status: Exit.usage)
 } catch let error as ExitCode {

@@ -73,7 +73,85 @@ extension CheckSuite {
             try dirtyLog { $0.ringEntries = (try? KVMDevice().dirtyRingLimits.minEntries) ?? 256; $0.random = true }(context)
         },
         CheckCase("dirty_ring_large", "a 4096-entry ring harvests every written page", quick: false, dirtyLog { $0.ringEntries = 4096 }),
+        CheckCase("dirty_ring_full_cpl0", "the smallest ring, filled by CPL0 vCPUs until KVM stops them: every page once, never past full", quick: true,
+                  ringFill(.kernel, everySize: false)),
+        CheckCase("dirty_ring_full_cpl3", "the same with CPL3 vCPUs", quick: true, ringFill(.user, everySize: false)),
+        CheckCase("dirty_ring_full_every_size_cpl0", "every ring size KVM accepts, filled by 1 and 2 CPL0 vCPUs", quick: false, ringFill(.kernel, everySize: true)),
+        CheckCase("dirty_ring_full_every_size_cpl3", "every ring size KVM accepts, filled by 1 and 2 CPL3 vCPUs", quick: false, ringFill(.user, everySize: true)),
     ]
+
+    /// Rings filled to KVM_EXIT_DIRTY_RING_FULL with no harvest before it
+    /// (RingFillScenario), at `cpl`, for 1 and 2 vCPUs: quick takes the
+    /// smallest ring KVM accepts, full every power of two up to the largest.
+    static func ringFill(_ cpl: PrivilegeLevel, everySize: Bool) -> @Sendable (CheckContext) throws -> CheckVerdict {
+        { _ in
+            let limits = try KVMDevice().dirtyRingLimits
+            guard limits.maxEntries > 0 else { return .skip("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)") }
+            var lines: [String] = [], refused: [Int] = []
+            var failed = false
+            var accepted = 0
+            var size = limits.minEntries
+            while size <= limits.maxEntries && (everySize || accepted == 0) {
+                defer { size *= 2 }
+                for vcpus in [1, 2] {
+                    var config = RingFillConfig()
+                    config.cpl = cpl
+                    config.vcpus = vcpus
+                    config.ringEntries = size
+                    // Many fills, so that a loss that strikes a third of them is
+                    // certain; big rings fewer, so the largest stays a few seconds.
+                    config.fillsPerPass = max(2, min(16, 131_072 / size))
+                    let result: RingFillResult
+                    do {
+                        result = try RingFillScenario.run(config)
+                    } catch let error as KVMError where error.errno == EINVAL && error.operation.contains("ENABLE_CAP") {
+                        // KVM wants room for its reserve: smaller rings are refused, not broken.
+                        refused.append(size)
+                        break
+                    }
+                    accepted += 1
+                    let (line, failure) = ringFillSummary(result)
+                    lines.append(line)
+                    if let failure {
+                        lines += failure
+                        failed = true
+                    }
+                }
+            }
+            guard accepted > 0 else { return .fail(["KVM refused every ring size from \(limits.minEntries) to \(limits.maxEntries) entries"]) }
+            if !refused.isEmpty { lines.insert("KVM refuses rings of \(refused.map(String.init).joined(separator: ", ")) entries (below its reserve)", at: 0) }
+            return failed ? .fail(lines) : .pass(lines)
+        }
+    }
+
+    /// One line for a ring-fill run, and its failure lines if it failed.
+    static func ringFillSummary(_ result: RingFillResult) -> (String, [String]?) {
+        let config = result.config
+        let exits = result.entriesAtExit.map { "\($0.fewest)–\($0.most) of \(config.ringEntries) entries at an exit" } ?? "no entries"
+        let line = "ring of \(config.ringEntries), \(config.vcpus) vCPU\(config.vcpus == 1 ? "" : "s") at CPL\(config.cpl.rawValue): "
+            + "\(result.fullExits) ring-full exits, \(exits); \(result.pagesChecked) written pages checked"
+            + (result.reReported > 0 ? ", \(result.reReported) re-reported after filling the ring (expected)" : "")
+        let expectedPages = Int(config.pagesPerVCPU) * config.vcpus * config.passes
+        var failure: [String] = []
+        if !result.problems.isEmpty { failure += result.problems.map { "could not measure: \($0)" } }
+        if result.interrupted { failure.append("interrupted") }
+        if result.fullExits == 0 { failure += ["ring-full exits:", "  expected at least one (each pass writes \(config.fillsPerPass) rings' worth)", "  observed 0"] }
+        if result.pagesChecked != expectedPages && result.problems.isEmpty {
+            failure += ["pages written:", "  expected \(expectedPages)", "  observed \(result.pagesChecked)"]
+        }
+        if result.overruns > 0 {
+            failure += ["exits with a full ring (KVM pushed past its reserve):", "  expected 0", "  observed \(result.overruns) of \(result.fullExits)"]
+        }
+        if result.lost + result.duplicates + result.strays > 0 {
+            failure += ["pages in the ring exactly once:", "  expected every written page once, nothing else",
+                        "  observed \(result.lost) lost, \(result.duplicates) duplicated, \(result.strays) stray"]
+        }
+        if result.resetMismatches > 0 {
+            failure += ["KVM_RESET_DIRTY_RINGS counts:", "  expected the entries collected since the last reset", "  observed \(result.resetMismatches) different"]
+        }
+        if !failure.isEmpty { failure += result.examples.map { "  e.g. \($0)" } }
+        return (line, failure.isEmpty ? nil : failure)
+    }
 
     static func concurrent(_ cpl: PrivilegeLevel, ring: RingSize?) -> @Sendable (CheckContext) throws -> CheckVerdict {
         { context in

@@ -61,8 +61,11 @@ public enum CheckSuite {
             let verdict: CheckVerdict
             do {
                 verdict = try check.body(context)
-            } catch let error as ConfigError {
+            } catch let error as HostLacks {
                 verdict = .skip(error.description)
+            } catch let error as ConfigError {
+                // The check asked for something impossible: its fault, not the host's.
+                verdict = .fail(["the check's own settings were refused: \(error.description)"])
             } catch {
                 verdict = .fail(["error: \(error)"])
             }

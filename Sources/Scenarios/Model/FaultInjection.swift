@@ -14,6 +14,10 @@ public enum InjectedFault: String, CaseIterable, Sendable {
     /// One word of guest memory is overwritten behind the guest's back
     /// before the host reads memory back (memslot, populate, run).
     case corruptPage = "corrupt-page"
+    /// At a ring-full exit, the first entry collected from the full ring is dropped.
+    case dropFullRingEntry = "drop-full-ring-entry"
+    /// The first reset after a ring-full exit is skipped, though the host counts it as done.
+    case skipRingReset = "skip-ring-reset"
 
     public static let variable = "KVMLAB_INJECT_FAULT"
 

@@ -5,7 +5,7 @@ import VMM
 enum Quirks {
     static func requireDisable(_ quirk: X86Quirk, device: KVMDevice) throws {
         guard device.canDisable(quirk) else {
-            throw ConfigError("--no-zap-all: this kernel cannot disable KVM_X86_QUIRK_\(quirk.kernelName) (see kvmlab info)")
+            throw HostLacks("--no-zap-all: this kernel cannot disable KVM_X86_QUIRK_\(quirk.kernelName) (see kvmlab info)")
         }
     }
 }
