@@ -26,6 +26,18 @@ import VMM
         #expect(text.contains("# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0"))
     }
 
+    /// SKIP is for a capability the host lacks, and names it; a check whose
+    /// own settings are refused failed, whatever threw.
+    @Test func onlyAMissingCapabilitySkips() {
+        let cases = [
+            CheckCase("lacks", "", quick: true) { _ in throw HostLacks("this host's KVM has no dirty ring") },
+            CheckCase("misconfigured", "", quick: true) { _ in throw ConfigError("ring entries must be a power of two, not 300") },
+        ]
+        let result = CheckSuite.run(cases, context: CheckContext(seconds: 0.1, full: false)) { _, _ in }
+        #expect(result.runs[0].verdict == .skip("this host's KVM has no dirty ring"))
+        #expect(result.runs[1].verdict == .fail(["the check's own settings were refused: ring entries must be a power of two, not 300"]))
+    }
+
     /// The reader rejects what is not KTAP, so a passing parse means something.
     @Test(arguments: [
         "ok 1 a\n",
