@@ -207,6 +207,16 @@ public final class Machine: @unchecked Sendable {
         if failed { throw KVMError.last("madvise(MADV_DONTNEED) at GPA 0x\(String(gpa, radix: 16))") }
     }
 
+    /// mprotect on the host mapping behind `bytes` of guest memory at `gpa`:
+    /// read-only, KVM can no longer map it writable (a guest write makes
+    /// KVM_RUN fail with EFAULT); writable again, the write goes through.
+    public func protect(at gpa: UInt64, bytes: UInt64, writable: Bool) throws(KVMError) {
+        let what = "mprotect(\(writable ? "PROT_READ|PROT_WRITE" : "PROT_READ")) at GPA 0x\(String(gpa, radix: 16))"
+        guard let span = memory(at: gpa, bytes: bytes) else { throw KVMError(what, errno: EINVAL, hint: "outside kvmlab's guest memory") }
+        let failed = span.withAddress { mprotect($0, $1, writable ? PROT_READ | PROT_WRITE : PROT_READ) != 0 }
+        if failed { throw KVMError.last(what) }
+    }
+
     /// Test memory for vCPU `index` when it is split evenly between vCPUs.
     public func region(of index: Int, shared: Bool = false) -> (gpa: UInt64, size: UInt64) {
         guard !shared else { return (GuestLayout.testMemoryBase, config.testMemory) }

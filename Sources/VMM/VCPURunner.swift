@@ -33,6 +33,11 @@ public final class VCPURunner: @unchecked Sendable {
     /// slot being moved): true resumes the guest (a read gets zeroes, a
     /// write is dropped), false ends the vCPU with an error. Unset: an error.
     public var onMMIO: (@Sendable (_ vcpu: Int, _ address: UInt64, _ isWrite: Bool) -> Bool)?
+    /// Decides about KVM_RUN failing with EFAULT (the guest touched memory
+    /// the host mapping does not allow, e.g. a write to a page made
+    /// read-only): true re-enters the guest, which retries the access;
+    /// false, or unset, ends the vCPU with the error.
+    public var onRunFault: (@Sendable (_ vcpu: Int) -> Bool)?
     /// Ctrl-C stops this run from start() until wait() returns.
     private let interruptToken = Locked<Int?>(nil)
 
@@ -160,6 +165,8 @@ public final class VCPURunner: @unchecked Sendable {
             let exit: VCPUExit
             do {
                 exit = try vcpu.enter()
+            } catch where error.errno == EFAULT && onRunFault?(index) == true {
+                continue
             } catch {
                 stop(.error)
                 return .error(error.description)

@@ -48,6 +48,7 @@ struct CheckTests {
         // CPL3: its ring-full path is exact on these hosts, so the planted fault is all that fails.
         (.dropFullRingEntry, "dirty_ring_full_cpl3", "lost"),
         (.skipRingReset, "dirty_ring_full_cpl3", "KVM_RESET_DIRTY_RINGS counts"),
+        (.skipMprotect, "mprotect_read_only_guest_memory", "EFAULT"),
     ])
     func aFaultMakesTheRightCheckFailWithDetail(fault: InjectedFault, check: String, detail: String) throws {
         let result = try CLI.run(["check", "--only", check, "--seconds", "0.5"], environment: [InjectedFault.variable: fault.rawValue])

@@ -6,7 +6,7 @@ import VMM
 extension CheckSuite {
     /// Every check, in the order they run; `--quick` takes those marked quick.
     public static let all: [CheckCase] = dirtyBitmapChecks + clearChecks + ringChecks + concurrentChecks + memslotChecks
-        + hugePageChecks + guestChecks + abiChecks
+        + mmuStressChecks + hugePageChecks + guestChecks + abiChecks
 
     static func dirtyLog(_ change: @escaping @Sendable (inout DirtyLogConfig) -> Void) -> @Sendable (CheckContext) throws -> CheckVerdict {
         { _ in

@@ -18,6 +18,8 @@ public enum InjectedFault: String, CaseIterable, Sendable {
     case dropFullRingEntry = "drop-full-ring-entry"
     /// The first reset after a ring-full exit is skipped, though the host counts it as done.
     case skipRingReset = "skip-ring-reset"
+    /// The host "makes guest memory read-only" without calling mprotect.
+    case skipMprotect = "skip-mprotect"
 
     public static let variable = "KVMLAB_INJECT_FAULT"
 
