@@ -46,7 +46,7 @@ public enum CompareReport {
             out += table.render()
             let stats = comparison.stats.filter { $0.variant == variant.name }
             if !stats.isEmpty {
-                var statsTable = Table(title: "\nKVM stats per phase (medians of each phase's delta)", headers: ["phase", "stat", base, variant.name])
+                var statsTable = Table(title: "\nKVM stats and kernel tracepoints per phase (medians of each phase's delta)", headers: ["phase", "stat", base, variant.name])
                 for row in stats { statsTable.add([row.phase, row.stat, Format.fixed(row.a, 0), Format.fixed(row.b, 0)]) }
                 out += statsTable.render()
             }

@@ -206,14 +206,21 @@ public struct Comparison: Encodable, Sendable {
             + "(the smallest p they allow is \(Format.fixed(smallest, 4))): use \(needed) or more rounds a side (--rounds \(needed))"
     }
 
+    /// KVM's stats, then the kernel tracepoints that moved in any round
+    /// (named SUBSYSTEM:NAME), phase by phase.
     static func compareStats(_ base: ComparedVariant, _ other: ComparedVariant) -> [StatComparison] {
         var phases: [String] = []
         for phase in (base.experiments + other.experiments).flatMap(\.phases) where !phases.contains(phase.name) { phases.append(phase.name) }
+        let events = Set((base.experiments + other.experiments).flatMap(\.phases).flatMap { ($0.tracepoints ?? [:]).keys }).sorted()
         var result: [StatComparison] = []
         for phase in phases {
-            for stat in statNames {
+            for stat in statNames + events {
                 func values(_ variant: ComparedVariant) -> [Double] {
-                    variant.experiments.compactMap { $0.phases.first { $0.name == phase }?.stats?[stat] }.map(Double.init)
+                    variant.experiments.compactMap { experiment in
+                        let record = experiment.phases.first { $0.name == phase }
+                        // A tracepoint absent from a counted phase did not move: 0.
+                        return stat.contains(":") ? record?.tracepoints.map { $0[stat] ?? 0 } : record?.stats?[stat]
+                    }.map(Double.init)
                 }
                 let a = Statistics.median(values(base)) ?? 0, b = Statistics.median(values(other)) ?? 0
                 if a != 0 || b != 0 { result.append(StatComparison(phase: phase, stat: stat, variant: other.name, a: a, b: b)) }

@@ -4,7 +4,7 @@ import Scenarios
 /// from the experiment model (one footer, whatever the experiment).
 public enum ExperimentFooter {
     public static func text(_ experiment: Experiment) -> String {
-        var out = ""
+        var out = tracepoints(experiment)
         let failed = experiment.checks.filter { !$0.passed }
         if !experiment.checks.isEmpty {
             out += "\nchecks: \(experiment.checks.count - failed.count) passed, \(failed.count) failed\n"
@@ -12,6 +12,17 @@ public enum ExperimentFooter {
         }
         out += "\nstatus: \(experiment.status.rawValue)\n"
         for problem in experiment.problems { out += "  \(problem)\n" }
+        return out
+    }
+
+    /// The tracepoint counts that moved, phase by phase, and how they were counted.
+    static func tracepoints(_ experiment: Experiment) -> String {
+        var table = Table(title: "\nKernel tracepoints per phase (counts that moved)", headers: ["phase", "event", "count"])
+        for phase in experiment.phases {
+            for (event, count) in (phase.tracepoints ?? [:]).sorted(by: { $0.key < $1.key }) { table.add([phase.name, event, String(count)]) }
+        }
+        var out = table.rows.isEmpty ? "" : table.render()
+        if let tracing = experiment.tracing { out += "\n\(tracing)\n" }
         return out
     }
 }

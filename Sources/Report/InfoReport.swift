@@ -36,6 +36,15 @@ public enum InfoReport {
         out += caps.render()
         out += "\nVM stats (\(info.vmStats.count)): " + info.vmStats.joined(separator: " ") + "\n"
         out += "vCPU stats (\(info.vcpuStats.count)): " + info.vcpuStats.joined(separator: " ") + "\n"
+        let trace = info.tracepoints
+        if let tracefs = trace.tracefs {
+            let countable = trace.events.filter(\.countable).map(\.name), refused = trace.events.filter { !$0.countable }.map(\.name)
+            out += "\nMMU tracepoints (tracefs at \(tracefs)\(trace.note.map { "; \($0)" } ?? "")): \(countable.count) countable per phase"
+                + (refused.isEmpty ? "" : ", \(refused.count) not countable here (perf_event_open refused): \(refused.joined(separator: " "))") + "\n  "
+                + countable.joined(separator: " ") + "\n"
+        } else {
+            out += "\nMMU tracepoints: none can be counted: \(trace.note ?? "no tracefs")\n"
+        }
         return out
     }
 }

@@ -46,6 +46,11 @@ public enum OpenMetrics {
                 family(name, "gauge", metric.help, ["\(name)\(render(labels)) \(number(value))"])
             }
         }
+        let tracepoints = prefix + "tracepoint_events_total"
+        let counts = experiment.phases.flatMap { phase in
+            (phase.tracepoints ?? [:]).sorted { $0.key < $1.key }.map { "\(tracepoints)\(render(common + [("phase", phase.name), ("event", $0.key)])) \($0.value)" }
+        }
+        if !counts.isEmpty { family(tracepoints, "counter", "Kernel tracepoint hits during the phase (perf_event_open counting)", counts) }
         family("kvmlab_run_status", "gauge", "1 for the status the run ended with, 0 for the others",
                RunStatus.allCases.map { "kvmlab_run_status\(render(common + [("status", $0.rawValue)])) \($0 == experiment.status ? 1 : 0)" })
         family("kvmlab_run_checks", "gauge", "Correctness checks the run made, by result", [

@@ -58,9 +58,15 @@ public struct DirtyLogIteration: Sendable, Codable {
     public let examples: [String]
     /// Each vCPU's pass time from its TSC stamps.
     public let vcpuPassSeconds: [Double]
-    public let dirtyStats: StatsDelta?
-    public let getStats: StatsDelta?
-    public let clearStats: StatsDelta?
+    /// The iteration's phases as measured: dirty memory, get, and clear (nil without manual protect).
+    public let dirty: PhaseRecord
+    public let get: PhaseRecord
+    public let clear: PhaseRecord?
+
+    public var dirtyStats: StatsDelta? { dirty.stats }
+    public var getStats: StatsDelta? { self.get.stats }
+    public var clearStats: StatsDelta? { clear?.stats }
+    public var phases: [PhaseRecord] { [dirty, self.get] + (clear.map { [$0] } ?? []) }
 
     public var correct: Bool { missed == 0 && spurious == 0 }
 }
@@ -206,7 +212,7 @@ final class DirtyLogRun {
             iteration: index, dirtyMemorySeconds: dirty.seconds ?? 0, getSeconds: get.seconds ?? 0, clearSeconds: clear?.seconds,
             pagesWritten: reports.reduce(0) { $0 + $1.writes }, pagesStamped: check.stamped, pagesDirty: check.dirty,
             pagesExpected: check.expected, missed: check.missed, spurious: check.spurious, examples: check.examples,
-            vcpuPassSeconds: passSeconds(reports), dirtyStats: dirty.stats, getStats: get.stats, clearStats: clear?.stats))
+            vcpuPassSeconds: passSeconds(reports), dirty: dirty, get: get, clear: clear))
         return true
     }
 
@@ -242,15 +248,7 @@ final class DirtyLogRun {
 
 extension DirtyLogResult: ExperimentResult {
     public var phases: [PhaseRecord] {
-        var all = [populate, enable].compactMap { $0 }
-        for iteration in iterations {
-            all.append(PhaseRecord(name: "iteration \(iteration.iteration) dirty memory", seconds: iteration.dirtyMemorySeconds, stats: iteration.dirtyStats))
-            all.append(PhaseRecord(name: "iteration \(iteration.iteration) get dirty log", seconds: iteration.getSeconds, stats: iteration.getStats))
-            if let clear = iteration.clearSeconds {
-                all.append(PhaseRecord(name: "iteration \(iteration.iteration) clear dirty log", seconds: clear, stats: iteration.clearStats))
-            }
-        }
-        return all + [disable, keepRunningPass].compactMap { $0 }
+        [populate, enable].compactMap { $0 } + iterations.flatMap(\.phases) + [disable, keepRunningPass].compactMap { $0 }
     }
 
     public var experiment: Experiment {

@@ -28,6 +28,7 @@ public struct KVMInfo: Sendable, Codable {
     public let tscKHz: Int?
     public let vmStats: [String]
     public let vcpuStats: [String]
+    public let tracepoints: TraceCounters.Availability
 }
 
 /// Asks /dev/kvm (and one throwaway VM with one vCPU, for the stat names and
@@ -58,6 +59,6 @@ public enum InfoScenario {
             slotZapAllDisableable: UInt64(UInt32(bitPattern: quirks)) & X86Quirk.slotZapAll.mask != 0,
             preFaultMemory: vmCap(.preFaultMemory) > 0, guestMemfd: vmCap(.guestMemfd) > 0,
             vmTypes: VMType.names(in: device.check(.vmTypes)), tscKHz: vcpu.tscKHz,
-            vmStats: vmStats, vcpuStats: vcpuStats)
+            vmStats: vmStats, vcpuStats: vcpuStats, tracepoints: TraceCounters.availability())
     }
 }

@@ -89,6 +89,8 @@ public struct JitterPhase: Sendable {
     /// Operation rounds started (one round may be several ioctls).
     public let rounds: Int
     public let stats: StatsDelta?
+    /// Kernel tracepoint counts that moved during it (nil when none were counted).
+    public let tracepoints: [String: Int64]?
 }
 
 public struct JitterResult: Sendable {
@@ -242,14 +244,14 @@ final class JitterRun {
         let stop = HostTSC.now()
         collector.drain()
         let seconds = Double(Stopwatch.now() - startNanos) / 1e9
-        let stats = timer.end(name, since: before, seconds: seconds).stats
+        let record = timer.end(name, since: before, seconds: seconds)
         return JitterPhase(name: name, startTSC: start, endTSC: stop,
                            buckets: zip(collector.buckets(), bucketsBefore).map { zip($0, $1).map { $0 &- $1 } },
                            loops: zip(collector.loops(), loopsBefore).map { $0 &- $1 },
                            stalls: collector.stalls(from: start, to: stop),
                            hostStalls: (hostProbe?.gaps(from: start, to: stop) ?? []).filter { $0.end >= start && $0.end < stop }
                                .map { JitterStall(vcpu: -1, endTSC: $0.end, cycles: $0.length) },
-                           ops: ops, rounds: rounds, stats: stats)
+                           ops: ops, rounds: rounds, stats: record.stats, tracepoints: record.tracepoints)
     }
 }
 
@@ -309,7 +311,7 @@ extension JitterResult: ExperimentResult {
             "rate": "\(config.rate)", "op": config.operation.rawValue, "threshold_seconds": "\(config.thresholdMicros / 1e6)",
             "zap_all": config.noZapAll ? "off" : "on", "window_seconds": "\(config.windowMicros / 1e6)",
             "host_probe_cpu": config.hostProbeCPU.map(String.init) ?? "none",
-        ], metrics: metrics, phases: phases.map { PhaseRecord(name: $0.name, seconds: analysis.seconds($0.endTSC &- $0.startTSC), stats: $0.stats) },
+        ], metrics: metrics, phases: phases.map { PhaseRecord(name: $0.name, seconds: analysis.seconds($0.endTSC &- $0.startTSC), stats: $0.stats, tracepoints: $0.tracepoints) },
            checks: checks, problems: problems, interrupted: interrupted)
     }
 }

@@ -50,6 +50,7 @@ public struct LaunchResult: Sendable, Codable {
     public let passes: [Pass]
     public let serialLines: Int
     public let statsDelta: StatsDelta?
+    public let tracepoints: [String: Int64]?
     public let firstProblem: String?
 }
 
@@ -71,7 +72,7 @@ public enum LaunchScenario {
             guest: image.name, vcpus: config.vcpus, memoryBytes: config.memory, backing: config.backing, cpl: config.cpl.rawValue,
             outcome: outcomes.worst, seconds: phase.seconds ?? 0,
             vcpuResults: outcomes.enumerated().map { describe($1, vcpu: $0) },
-            passes: passes, serialLines: lines.count, statsDelta: phase.stats, firstProblem: outcomes.firstProblem)
+            passes: passes, serialLines: lines.count, statsDelta: phase.stats, tracepoints: phase.tracepoints, firstProblem: outcomes.firstProblem)
     }
 
     static func image(_ config: LaunchConfig) throws -> GuestImage {
@@ -145,7 +146,7 @@ extension LaunchResult: ExperimentResult {
         }
         return Experiment(experiment: "run", config: ["guest": guest, "vcpus": "\(vcpus)", "memory_bytes": "\(memoryBytes)",
                                                       "backing": backing.rawValue, "cpl": "\(cpl)"],
-                          metrics: metrics, phases: [PhaseRecord(name: "run", seconds: seconds, stats: statsDelta)],
+                          metrics: metrics, phases: [PhaseRecord(name: "run", seconds: seconds, stats: statsDelta, tracepoints: tracepoints)],
                           checks: checks, problems: problem, interrupted: outcome == .interrupted)
     }
 }

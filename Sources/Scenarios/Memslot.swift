@@ -75,12 +75,14 @@ public struct MemslotRun: Sendable, Encodable {
     public let mmioExits: Int
     public let guestPasses: UInt64
     public let stats: StatsDelta?
+    /// Kernel tracepoint counts that moved during it (nil when none were counted).
+    public let tracepoints: [String: Int64]?
     public let problem: String?
     public let interrupted: Bool
 
     enum CodingKeys: String, CodingKey {
         case test, run, slots, areaBytes, slotSetupSeconds, loopSeconds, iterationSeconds, operation
-        case pagesVerified, mismatches, mmioExits, guestPasses, stats, problem, interrupted
+        case pagesVerified, mismatches, mmioExits, guestPasses, stats, tracepoints, problem, interrupted
     }
 }
 
@@ -182,7 +184,7 @@ extension MemslotResult: ExperimentResult {
         return Experiment(experiment: "memslot", config: [
             "slots": config.slots.map(String.init) ?? "max", "memory_bytes": "\(config.memory)", "seconds": "\(config.seconds)",
             "zap_all": config.noZapAll ? "off" : "on", "tests": config.tests.map(\.rawValue).joined(separator: ","),
-        ], metrics: metrics, phases: runs.map { PhaseRecord(name: "\($0.test.rawValue) run \($0.run)", seconds: $0.loopSeconds, stats: $0.stats) },
+        ], metrics: metrics, phases: runs.map { PhaseRecord(name: "\($0.test.rawValue) run \($0.run)", seconds: $0.loopSeconds, stats: $0.stats, tracepoints: $0.tracepoints) },
            checks: checks, problems: problems, interrupted: interrupted)
     }
 }

@@ -78,14 +78,14 @@ final class MemslotRunner {
         } catch {
             problem = "\(error)"
         }
-        let stats = timer.end("\(test.rawValue) run \(index)", since: before, seconds: loopSeconds).stats
+        let record = timer.end("\(test.rawValue) run \(index)", since: before, seconds: loopSeconds)
         let passes = driver.passes(0)
         let ending = driver.finish(known: problem ?? hostError, complete: healthy)
         return MemslotRun(test: test, run: index, slots: machine.testSlots.count, areaBytes: area,
                           slotSetupSeconds: machine.slotSetupSeconds, loopSeconds: loopSeconds, iterationSeconds: iterations,
                           operation: test.operation, operationSeconds: operations, pagesVerified: verified, mismatches: mismatches,
                           mmioExits: mmio.count.load(ordering: .relaxed), guestPasses: passes,
-                          stats: stats, problem: ending.problem, interrupted: ending.interrupted)
+                          stats: record.stats, tracepoints: record.tracepoints, problem: ending.problem, interrupted: ending.interrupted)
     }
 
     // MARK: the experiments

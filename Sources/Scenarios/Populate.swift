@@ -35,6 +35,8 @@ public struct PopulateConfig: Sendable {
 public struct PopulateStep: Sendable {
     public let seconds: Double
     public let stats: StatsDelta?
+    /// Kernel tracepoint counts that moved during it (nil when none were counted).
+    public let tracepoints: [String: Int64]?
     /// Host pages (4 KiB units) of the test memory resident after the step.
     public let residentPages: Int
 }
@@ -153,7 +155,7 @@ extension PopulateResult: ExperimentResult {
                 checks.append(.equal("\(mode.mode.rawValue): every page holds what the first pass wrote", expected: UInt64(0), observed: mode.mismatches))
             }
             for (name, step) in [("population", mode.population), ("first pass", mode.firstPass), ("second pass", mode.secondPass)] {
-                if let step { phases.append(PhaseRecord(name: "\(mode.mode.rawValue) \(name)", seconds: step.seconds, stats: step.stats)) }
+                if let step { phases.append(PhaseRecord(name: "\(mode.mode.rawValue) \(name)", seconds: step.seconds, stats: step.stats, tracepoints: step.tracepoints)) }
             }
         }
         return Experiment(experiment: "populate", config: [

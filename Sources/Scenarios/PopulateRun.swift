@@ -96,7 +96,7 @@ final class PopulateRun {
     /// resident pages after it; nil if `body` did not complete.
     private func step(_ name: String, _ body: () throws -> Bool) rethrows -> PopulateStep? {
         let (done, phase) = try timer.measure(name, body)
-        return done ? PopulateStep(seconds: phase.seconds ?? 0, stats: phase.stats, residentPages: machine.test!.residentPages()) : nil
+        return done ? PopulateStep(seconds: phase.seconds ?? 0, stats: phase.stats, tracepoints: phase.tracepoints, residentPages: machine.test!.residentPages()) : nil
     }
 
     /// Every workload vCPU runs one pass over its own share; the pages

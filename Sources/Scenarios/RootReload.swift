@@ -24,6 +24,8 @@ public struct RootReloadPhase: Sendable {
     /// KVM stats of the VM plus the toggling vCPU, and of the dirtiers summed.
     public let togglerStats: StatsDelta?
     public let dirtierStats: StatsDelta?
+    /// Kernel tracepoint counts that moved during it, process-wide (nil when none were counted).
+    public let tracepoints: [String: Int64]?
 }
 
 public struct RootReloadResult: Sendable {
@@ -91,9 +93,10 @@ public enum RootReloadScenario {
             let seconds = clock.seconds
             let toggles = machine.mailbox(toggler)[MB_LOOPS] &- togglesBefore
             let passes = zip(dirtiers.map { driver.passes($0) }, passesBefore).map { $0 &- $1 }.reduce(0, +)
+            let toggler = togglerTimer.end(name, since: togglerBefore, seconds: seconds)
             return RootReloadPhase(name: name, seconds: seconds, toggles: toggles, dirtierPasses: passes, pagesDirtied: passes * pagesPerPass,
-                                   togglerStats: togglerTimer.end(name, since: togglerBefore, seconds: seconds).stats,
-                                   dirtierStats: dirtierTimer.end(name, since: dirtierBefore, seconds: seconds).stats)
+                                   togglerStats: toggler.stats, dirtierStats: dirtierTimer.end(name, since: dirtierBefore, seconds: seconds).stats,
+                                   tracepoints: toggler.tracepoints)
         }
         // Let the dirtiers fault their working sets in before the baseline.
         let warm = Stopwatch()
@@ -129,7 +132,7 @@ extension RootReloadResult: ExperimentResult {
         // WP did not change, so a toggle counted is a toggle read back.
         let checks = toggling.map { [CheckRecord("the CPL0 vCPU toggled CR0.WP (each read back by the guest)", passed: $0.toggles > 0,
                                                  expected: "> 0 toggles", observed: "\($0.toggles)")] } ?? []
-        let phases = [baseline, toggling].compactMap { $0 }.map { PhaseRecord(name: $0.name, seconds: $0.seconds, stats: $0.togglerStats) }
+        let phases = [baseline, toggling].compactMap { $0 }.map { PhaseRecord(name: $0.name, seconds: $0.seconds, stats: $0.togglerStats, tracepoints: $0.tracepoints) }
         return Experiment(experiment: "root-reload", config: [
             "dirtiers": "\(config.dirtiers)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
         ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)

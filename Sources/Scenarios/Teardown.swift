@@ -47,6 +47,7 @@ public struct TeardownRun: Sendable {
     public let order: TeardownOrder
     public let populateSeconds: Double
     public let populateStats: StatsDelta?
+    public let populateTracepoints: [String: Int64]?
     public let residentBytes: Int64
     public let steps: [TeardownStep]
     public let windows: [ProbeWindow]
@@ -136,7 +137,7 @@ public enum TeardownScenario {
         let populated = try populate(remains.machine!)
         let residentBytes = HostMemory.residentBytes()
         guard populated.ending.problem == nil, !populated.ending.interrupted else {
-            return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, residentBytes: residentBytes,
+            return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
                                steps: [], windows: [], probeLoops: 0, probeOverflowed: false,
                                problem: populated.ending.problem, interrupted: populated.ending.interrupted)
         }
@@ -159,7 +160,7 @@ public enum TeardownScenario {
         }
         worker.join()
         probe.stop()
-        return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, residentBytes: residentBytes,
+        return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
                            steps: remains.steps,
                            windows: remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
                                                                       gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) },
@@ -168,7 +169,7 @@ public enum TeardownScenario {
 
     /// Every vCPU writes every page of its share once; the vCPU threads have
     /// ended when this returns.
-    static func populate(_ machine: Machine) throws -> (seconds: Double, stats: StatsDelta?, ending: RunEnding) {
+    static func populate(_ machine: Machine) throws -> (seconds: Double, stats: StatsDelta?, tracepoints: [String: Int64]?, ending: RunEnding) {
         try machine.load(GuestImage.builtin("passes")!)
         let runner = VCPURunner(machine: machine) { _, _ in .finish }
         let driver = PassDriver(machine: machine, runner: runner)
@@ -181,7 +182,7 @@ public enum TeardownScenario {
             }
             return machine.vcpus.indices.allSatisfy { driver.wait($0, timeout: 300) != nil }
         }
-        return (phase.seconds ?? 0, phase.stats, driver.finish(known: nil, complete: healthy))
+        return (phase.seconds ?? 0, phase.stats, phase.tracepoints, driver.finish(known: nil, complete: healthy))
     }
 }
 
@@ -192,7 +193,7 @@ extension TeardownResult: ExperimentResult {
         var phases: [PhaseRecord] = []
         for run in runs {
             let order = run.order.rawValue
-            phases.append(PhaseRecord(name: "\(order) populate", seconds: run.populateSeconds, stats: run.populateStats))
+            phases.append(PhaseRecord(name: "\(order) populate", seconds: run.populateSeconds, stats: run.populateStats, tracepoints: run.populateTracepoints))
             guard !run.steps.isEmpty else { continue }
             metrics.append(Metric("teardown_seconds", "Both teardown steps", unit: .seconds, better: .lower, labels: ["order": order], value: run.teardownSeconds))
             for step in run.steps {

@@ -10,14 +10,33 @@ struct OutputOptions: ParsableArguments {
                                valueName: "FILE")) var openmetrics: String?
     @Option(help: ArgumentHelp("Also draw the run as an SVG picture in FILE.", valueName: "FILE")) var svg: String?
     @Flag(help: "No progress lines on stderr.") var quiet = false
+    @Option(name: .customLong("trace"), help: ArgumentHelp("Also count this kernel tracepoint per phase (repeatable; SUBSYSTEM:NAME).", valueName: "EVENT"))
+    var traceEvents: [String] = []
+    @Option(help: "Count tracepoints of this process and its threads (process), or of every CPU, kernel workers included (system).")
+    var traceScope: TraceCounters.Scope = .process
+    @Flag(help: "Count no kernel tracepoints.") var noTrace = false
 
     func validate() throws {
         Progress.shared.enable(quiet: quiet)
+        // Opened while parsing, before any vCPU thread exists: process-scope
+        // counters then cover every thread the run creates.
+        if !noTrace {
+            do {
+                let counters = try TraceCounters(events: TraceCounters.defaultEvents, scope: traceScope, explicit: traceEvents)
+                TraceCounters.current.withLock { $0 = counters }
+            } catch {
+                throw ValidationError(error.description)
+            }
+        } else if !traceEvents.isEmpty {
+            throw ValidationError("--trace and --no-trace contradict each other")
+        }
         for path in [openmetrics, svg].compactMap({ $0 }) where !HostFiles.canCreate(path) {
             throw ValidationError("cannot write \(path): its directory is missing or not writable")
         }
     }
 }
+
+extension TraceCounters.Scope: ExpressibleByArgument {}
 
 /// Prints an experiment's result the one way every command does, and turns
 /// its status into the exit status.

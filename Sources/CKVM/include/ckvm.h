@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <linux/perf_event.h>
 
 // ---- Constants newer than the installed (6.1) headers -----------------
 #ifndef KVM_CAP_USER_MEMORY2
@@ -131,6 +132,20 @@ static inline int ckvm_map_hugetlb_flags(int log2size) {
     return MAP_HUGETLB | (log2size << MAP_HUGE_SHIFT);
 }
 static inline pid_t ckvm_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+// perf_event_open(2) counting one kernel tracepoint (its tracefs id): no
+// sampling, enabled at once. pid 0 and cpu -1 count this process; with
+// `inherit` the count also covers every thread it creates afterwards (the
+// vCPU threads), and reading it sums the live ones. pid -1 and a cpu count
+// everything that runs on that CPU, kernel workers included.
+static inline int ckvm_perf_tracepoint_open(uint64_t id, int pid, int cpu, int inherit) {
+    struct perf_event_attr attr = {0};
+    attr.type = PERF_TYPE_TRACEPOINT;
+    attr.size = sizeof(attr);
+    attr.config = id;
+    attr.inherit = inherit ? 1 : 0;
+    return (int)syscall(SYS_perf_event_open, &attr, pid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
 
 // kvm_run.immediate_exit is read by KVM_RUN on the vCPU thread while
 // another thread sets it to get the vCPU back. The store is a release so

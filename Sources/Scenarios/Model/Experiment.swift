@@ -126,16 +126,20 @@ public struct Metric: Codable, Sendable, Equatable {
     }
 }
 
-/// A named phase of a run: how long it took and what KVM counted.
+/// A named phase of a run: how long it took, what KVM counted, and which
+/// kernel tracepoints fired how often (those that moved; nil when none
+/// were counted).
 public struct PhaseRecord: Codable, Sendable, Equatable {
     public let name: String
     public let seconds: Double?
     public let stats: StatsDelta?
+    public let tracepoints: [String: Int64]?
 
-    public init(name: String, seconds: Double?, stats: StatsDelta?) {
+    public init(name: String, seconds: Double?, stats: StatsDelta?, tracepoints: [String: Int64]? = nil) {
         self.name = name
         self.seconds = seconds
         self.stats = stats
+        self.tracepoints = tracepoints
     }
 }
 
@@ -171,6 +175,9 @@ public struct Experiment: Codable, Sendable, Equatable {
     public let checks: [CheckRecord]
     public let status: RunStatus
     public let problems: [String]
+    /// How the phases' tracepoints were counted, or why they were not: the
+    /// counters the phase timer read (nil when none were opened).
+    public let tracing: String?
 
     public init(experiment: String, config: [String: String], metrics: [Metric], phases: [PhaseRecord],
                 checks: [CheckRecord], problems: [String], interrupted: Bool) {
@@ -181,6 +188,7 @@ public struct Experiment: Codable, Sendable, Equatable {
         self.checks = checks
         self.problems = problems
         status = Experiment.status(interrupted: interrupted, problems: problems, checks: checks)
+        tracing = TraceCounters.current.withLock { $0 }?.summary
     }
 
     /// Interrupted first (what was measured is still valid), then errors

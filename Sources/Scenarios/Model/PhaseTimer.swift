@@ -1,7 +1,7 @@
 import VMM
 
-/// Times a phase and samples KVM's stats before and after it: the one
-/// place every experiment measures a phase.
+/// Times a phase and samples KVM's stats and the kernel tracepoint counts
+/// before and after it: the one place every experiment measures a phase.
 final class PhaseTimer {
     let probe: StatsProbe?
     /// Every phase measured so far, in order.
@@ -15,17 +15,21 @@ final class PhaseTimer {
         self.init(probe: try? StatsProbe(machine: machine, vcpus: vcpus))
     }
 
+    /// What a phase is measured against.
+    struct Start {
+        let stats: StatsSample?
+        let tracepoints: [String: Int64]?
+    }
+
     @discardableResult
     func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> (value: T, phase: PhaseRecord) {
-        let before = try? probe?.sample()
+        let before = sample()
         Progress.shared.begin(name)
         defer { Progress.shared.end() }
         let clock = Stopwatch()
         let value = try body()
         let seconds = clock.seconds
-        let after = try? probe?.sample()
-        let record = PhaseRecord(name: name, seconds: seconds, stats: StatsDelta.between(before, after))
-        records.append(record)
+        let record = self.record(name, since: before, seconds: seconds)
         return (value, record)
     }
 
@@ -41,16 +45,24 @@ final class PhaseTimer {
 
     /// A phase timed elsewhere: stats before (and progress, unless another
     /// timer of the same phase shows it) ...
-    func begin(_ name: String, progress: Bool = true) -> StatsSample? {
+    func begin(_ name: String, progress: Bool = true) -> Start {
         if progress { Progress.shared.begin(name) }
-        return try? probe?.sample()
+        return sample()
     }
 
     /// ... and after.
     @discardableResult
-    func end(_ name: String, since before: StatsSample?, seconds: Double?) -> PhaseRecord {
+    func end(_ name: String, since before: Start, seconds: Double?) -> PhaseRecord {
         Progress.shared.end()
-        let record = PhaseRecord(name: name, seconds: seconds, stats: StatsDelta.between(before, try? probe?.sample()))
+        return record(name, since: before, seconds: seconds)
+    }
+
+    private func sample() -> Start { Start(stats: try? probe?.sample(), tracepoints: TraceCounters.sampleCurrent()) }
+
+    private func record(_ name: String, since before: Start, seconds: Double?) -> PhaseRecord {
+        let after = sample()
+        let record = PhaseRecord(name: name, seconds: seconds, stats: StatsDelta.between(before.stats, after.stats),
+                                 tracepoints: TraceCounters.delta(before.tracepoints, after.tracepoints))
         records.append(record)
         return record
     }
