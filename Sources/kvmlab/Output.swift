@@ -10,7 +10,7 @@ struct OutputOptions: ParsableArguments {
                                valueName: "FILE")) var openmetrics: String?
     @Option(help: ArgumentHelp("Also draw the run as an SVG picture in FILE.", valueName: "FILE")) var svg: String?
     @Flag(help: "No progress lines on stderr.") var quiet = false
-    @Option(name: .customLong("trace"), help: ArgumentHelp("Also count this kernel tracepoint per phase (repeatable; SUBSYSTEM:NAME).", valueName: "EVENT"))
+    @Option(name: .customLong("trace"), help: ArgumentHelp("Also count this kernel tracepoint per phase (repeatable; SUBSYSTEM:NAME, or 'faults' for the per-fault ones).", valueName: "EVENT"))
     var traceEvents: [String] = []
     @Option(help: "Count tracepoints of this process and its threads (process), or of every CPU, kernel workers included (system).")
     var traceScope: TraceCounters.Scope = .process

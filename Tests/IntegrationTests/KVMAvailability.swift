@@ -54,6 +54,13 @@ enum HostCaps {
         return device.canDisable(.slotZapAll) ? nil : "this kernel cannot disable KVM_X86_QUIRK_SLOT_ZAP_ALL (KVM_CAP_DISABLE_QUIRKS2)"
     }()
 
+    /// Tracing needs tracefs and perf_event_open on kvm's tracepoints.
+    static let tracing: String? = {
+        let availability = TraceCounters.availability()
+        guard availability.tracefs != nil else { return "no tracefs: \(availability.note ?? "")" }
+        return availability.events.contains { $0.name == "kvmmmu:kvm_mmu_zap_all_fast" && $0.countable } ? nil : "kvm's MMU tracepoints cannot be counted here"
+    }()
+
     static let hugetlb2M: String? = poolCanGrow(pageSize: 2 << 20, pages: 8)
     static let hugetlb1G: String? = poolCanGrow(pageSize: 1 << 30, pages: 1)
 

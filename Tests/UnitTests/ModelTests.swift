@@ -112,3 +112,16 @@ import Testing
         #expect(Metric("x", "", unit: .count, better: .lower, value: .nan).value == nil)
     }
 }
+
+/// Tracepoint names and deltas, without a kernel.
+@Suite struct TracepointModelTests {
+    @Test func eventNamesAreSubsystemColonName() {
+        #expect(TraceCounters.parse("kvmmmu:kvm_mmu_split_huge_page")! == ("kvmmmu", "kvm_mmu_split_huge_page"))
+        for bad in ["nocolon", "kvm:", ":x", "a:b:c", "kvm:../../x", "kvm:a b"] { #expect(TraceCounters.parse(bad) == nil, "\(bad)") }
+    }
+
+    @Test func aDeltaKeepsWhatMoved() {
+        #expect(TraceCounters.delta(["a": 5, "b": 7], ["a": 5, "b": 9, "c": 1]) == ["b": 2, "c": 1])
+        #expect(TraceCounters.delta(nil, ["a": 1]) == nil)
+    }
+}
