@@ -14,6 +14,50 @@ public struct StatDescriptor: Sendable, Equatable {
     public let bucketSize: UInt32
 
     public var kind: Kind? { Kind(rawValue: flags & 0xF) }
+
+    /// A histogram's bucket layout; nil for scalars.
+    public var histogram: HistogramLayout? {
+        guard kind == .logHistogram || kind == .linearHistogram, count > 0 else { return nil }
+        return HistogramLayout(logarithmic: kind == .logHistogram, buckets: count, bucketSize: bucketSize, unitFlags: flags >> 4 & 0xF,
+                               base: flags >> 8 & 0xF, exponent: exponent)
+    }
+}
+
+/// Where a histogram stat's buckets begin and end (KVM_STATS_TYPE_LOG_HIST
+/// and LINEAR_HIST, Documentation/virt/kvm/api.rst):
+///   log:    bucket 0 holds 0, bucket i holds [2^(i-1), 2^i), the last [2^(n-2), ∞);
+///   linear: bucket i holds [size·i, size·(i+1)), the last [size·(n-1), ∞).
+/// Values are integers in the stat's unit, so a bucket's inclusive upper
+/// bound is its end less one.
+public struct HistogramLayout: Sendable, Equatable {
+    public let logarithmic: Bool
+    public let buckets: Int
+    public let bucketSize: UInt32
+    /// KVM_STATS_UNIT_*: 0 none, 1 bytes, 2 seconds, 3 cycles, 4 boolean.
+    public let unitFlags: UInt32
+    /// KVM_STATS_BASE_*: 0 powers of ten, 1 powers of two.
+    public let base: UInt32
+    public let exponent: Int16
+
+    /// The SI unit the bounds are given in: seconds, bytes, or a plain count.
+    public var unit: String { unitFlags == 2 ? "seconds" : unitFlags == 1 ? "bytes" : "count" }
+
+    /// What one unit of the raw value is in `unit` (ns → 1e-9 s).
+    public var scale: Double {
+        guard unitFlags == 1 || unitFlags == 2 else { return 1 }
+        var value = 1.0
+        for _ in 0..<abs(Int(exponent)) { value *= base == 1 ? 2 : 10 }
+        return exponent < 0 ? 1 / value : value
+    }
+
+    /// Each bucket's inclusive upper bound in `unit`; the last is infinity.
+    public var upperBounds: [Double] {
+        (0..<buckets).map { index in
+            if index == buckets - 1 { return .infinity }
+            let end = logarithmic ? (index == 0 ? 1 : Double(UInt64(1) << UInt64(min(index, 63)))) : Double(bucketSize) * Double(index + 1)
+            return (end - 1) * scale
+        }
+    }
 }
 
 /// The layout of a stats fd: `struct kvm_stats_header`, the id string and the
@@ -67,21 +111,28 @@ public struct StatsSchema: Sendable, Equatable {
                            dataOffset: dataOffset, dataSize: dataSize)
     }
 
-    /// Turns a data block into named values.
+    /// Turns a data block into named values (with each histogram's layout).
     public func snapshot(data: [UInt8]) -> StatsSnapshot {
         var values: [String: [UInt64]] = [:]
+        var layouts: [String: HistogramLayout] = [:]
         for descriptor in descriptors {
             values[descriptor.name] = (0..<descriptor.count).map { data.u64(at: descriptor.offset + $0 * 8) }
+            if let layout = descriptor.histogram { layouts[descriptor.name] = layout }
         }
-        return StatsSnapshot(values: values)
+        return StatsSnapshot(values: values, histograms: layouts)
     }
 }
 
 /// Stat values at one moment, by name.
 public struct StatsSnapshot: Sendable, Equatable {
     public var values: [String: [UInt64]]
+    /// The layout of each histogram stat among `values`.
+    public var histograms: [String: HistogramLayout]
 
-    public init(values: [String: [UInt64]]) { self.values = values }
+    public init(values: [String: [UInt64]], histograms: [String: HistogramLayout] = [:]) {
+        self.values = values
+        self.histograms = histograms
+    }
 
     /// A scalar's value (the first element; histograms sum their buckets).
     public subscript(name: String) -> UInt64? {
@@ -101,10 +152,23 @@ public struct StatsSnapshot: Sendable, Equatable {
         return result
     }
 
+    /// Each histogram's per-bucket change since `earlier`, for those that moved.
+    public func histogramDelta(since earlier: StatsSnapshot) -> [String: StatsHistogram] {
+        var result: [String: StatsHistogram] = [:]
+        for (name, layout) in histograms {
+            guard let now = values[name], let before = earlier.values[name], now.count == before.count, now.count == layout.buckets else { continue }
+            let counts = zip(now, before).map { Int64(bitPattern: $0 &- $1) }
+            if counts.contains(where: { $0 != 0 }) { result[name] = StatsHistogram(unit: layout.unit, upperBounds: layout.upperBounds, counts: counts) }
+        }
+        return result
+    }
+
     /// Adds up snapshots (e.g. every vCPU's) name by name.
     public static func sum(_ snapshots: [StatsSnapshot]) -> StatsSnapshot {
         var values: [String: [UInt64]] = [:]
+        var layouts: [String: HistogramLayout] = [:]
         for snapshot in snapshots {
+            layouts.merge(snapshot.histograms) { first, _ in first }
             for (name, entry) in snapshot.values {
                 if let existing = values[name], existing.count == entry.count {
                     values[name] = zip(existing, entry).map { $0 &+ $1 }
@@ -113,7 +177,36 @@ public struct StatsSnapshot: Sendable, Equatable {
                 }
             }
         }
-        return StatsSnapshot(values: values)
+        return StatsSnapshot(values: values, histograms: layouts)
+    }
+}
+
+/// A histogram stat's change over a phase: per-bucket counts and each
+/// bucket's inclusive upper bound in SI units (the last infinite).
+public struct StatsHistogram: Sendable, Equatable, Codable {
+    public let unit: String
+    public let upperBounds: [Double]
+    public let counts: [Int64]
+
+    public init(unit: String, upperBounds: [Double], counts: [Int64]) {
+        self.unit = unit
+        self.upperBounds = upperBounds
+        self.counts = counts
+    }
+
+    public var total: Int64 { counts.reduce(0, +) }
+
+    /// The upper bound of the bucket holding quantile `q` (an upper bound on
+    /// the true quantile); infinity when it falls in the open last bucket.
+    public func quantile(_ q: Double) -> Double? {
+        let total = self.total
+        guard total > 0 else { return nil }
+        var cumulative: Int64 = 0
+        for (count, bound) in zip(counts, upperBounds) {
+            cumulative += max(0, count)
+            if Double(cumulative) >= q * Double(total) { return bound }
+        }
+        return upperBounds.last
     }
 }
 

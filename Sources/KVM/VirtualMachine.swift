@@ -56,6 +56,13 @@ public final class VirtualMachine: @unchecked Sendable {
         try enableCap(.disableQuirks2, mask)
     }
 
+    /// KVM_CREATE_IRQCHIP: an in-kernel PIC, IOAPIC and a LAPIC per vCPU
+    /// created afterwards. With it, HLT blocks inside KVM (counted by the
+    /// halt_* stats) instead of exiting to the host. Call before creating vCPUs.
+    public func createIRQChip() throws(KVMError) {
+        guard ckvm_ioctl(fd.raw, CKVM_CREATE_IRQCHIP, 0) == 0 else { throw KVMError.last("KVM_CREATE_IRQCHIP") }
+    }
+
     public func createVCPU(id: Int) throws(KVMError) -> VCPU {
         let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VCPU, UInt(id))
         guard raw >= 0 else {

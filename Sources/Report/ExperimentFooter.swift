@@ -23,6 +23,22 @@ public enum ExperimentFooter {
         }
         var out = table.rows.isEmpty ? "" : table.render()
         if let tracing = experiment.tracing { out += "\n\(tracing)\n" }
-        return out
+        return out + histograms(experiment)
+    }
+
+    /// KVM's histogram stats that moved, phase by phase: how many samples
+    /// and the bucket bounds their percentiles fall under.
+    static func histograms(_ experiment: Experiment) -> String {
+        var table = Table(title: "\nKVM histogram stats per phase (samples; percentiles are bucket upper bounds)",
+                          headers: ["phase", "stat", "samples", "p50", "p90", "p99"])
+        for phase in experiment.phases {
+            for (name, histogram) in (phase.stats?.histograms ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let bound = { (q: Double) in histogram.quantile(q).map { bound in
+                    bound.isInfinite ? "beyond" : histogram.unit == "seconds" ? Format.micros(bound) + " µs" : Format.fixed(bound, 0)
+                } ?? "-" }
+                table.add([phase.name, name, String(histogram.total), bound(0.5), bound(0.9), bound(0.99)])
+            }
+        }
+        return table.rows.isEmpty ? "" : table.render()
     }
 }

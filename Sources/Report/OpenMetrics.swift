@@ -51,6 +51,15 @@ public enum OpenMetrics {
             (phase.tracepoints ?? [:]).sorted { $0.key < $1.key }.map { "\(tracepoints)\(render(common + [("phase", phase.name), ("event", $0.key)])) \($0.value)" }
         }
         if !counts.isEmpty { family(tracepoints, "counter", "Kernel tracepoint hits during the phase (perf_event_open counting)", counts) }
+        for phase in experiment.phases {
+            for (stat, histogram) in (phase.stats?.histograms ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let base = stat.hasSuffix("_hist") ? String(stat.dropLast(5)) : stat
+                let name = prefix + "kvm_" + snake(base) + (histogram.unit == "count" ? "" : "_" + histogram.unit)
+                let buckets = zip(histogram.upperBounds, histogram.counts).filter { !$0.0.isInfinite }.map { Distribution.Bucket(le: $0.0, count: UInt64(max(0, $0.1))) }
+                let distribution = Distribution(count: Int(histogram.total), sum: .nan, percentiles: nil, buckets: buckets, samples: nil)
+                family(name, "histogram", "KVM's \(stat) over the phase (binary stats histogram)", self.histogram(name, distribution, common + [("phase", phase.name)], sum: false))
+            }
+        }
         family("kvmlab_run_status", "gauge", "1 for the status the run ended with, 0 for the others",
                RunStatus.allCases.map { "kvmlab_run_status\(render(common + [("status", $0.rawValue)])) \($0 == experiment.status ? 1 : 0)" })
         family("kvmlab_run_checks", "gauge", "Correctness checks the run made, by result", [
@@ -63,8 +72,9 @@ public enum OpenMetrics {
         }
     }
 
-    /// Cumulative buckets in ascending `le`, then +Inf, _sum and _count.
-    static func histogram(_ name: String, _ distribution: Distribution, _ labels: [(String, String)]) -> [String] {
+    /// Cumulative buckets in ascending `le`, then +Inf, _sum (where known:
+    /// KVM's histograms keep none) and _count.
+    static func histogram(_ name: String, _ distribution: Distribution, _ labels: [(String, String)], sum: Bool = true) -> [String] {
         var lines: [String] = []
         var cumulative: UInt64 = 0
         for bucket in distribution.buckets.sorted(by: { $0.le < $1.le }) {
@@ -72,7 +82,7 @@ public enum OpenMetrics {
             lines.append("\(name)_bucket\(render(labels + [("le", number(bucket.le))])) \(cumulative)")
         }
         lines.append("\(name)_bucket\(render(labels + [("le", "+Inf")])) \(distribution.count)")
-        lines.append("\(name)_sum\(render(labels)) \(number(distribution.sum))")
+        if sum { lines.append("\(name)_sum\(render(labels)) \(number(distribution.sum))") }
         lines.append("\(name)_count\(render(labels)) \(distribution.count)")
         return lines
     }

@@ -18,6 +18,8 @@ public struct LaunchConfig: Sendable {
     public var writePercent = 100
     public var random = false
     public var pin: [Int] = []
+    /// In-kernel interrupt controller: HLT blocks in KVM (halt_* stats move).
+    public var inKernelIRQChip = false
 
     public init() {}
 }
@@ -58,7 +60,9 @@ public enum LaunchScenario {
     public static func run(_ config: LaunchConfig, console: SerialConsole.Sink? = nil) throws -> LaunchResult {
         try PinPlan.checkCPUs(config.pin)
         let image = try self.image(config)
-        let machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing, cpl: config.cpl))
+        var machineConfig = MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing, cpl: config.cpl)
+        machineConfig.inKernelIRQChip = config.inKernelIRQChip
+        let machine = try Machine(machineConfig)
         let lines = LineCounter(sink: console ?? SerialConsole.standardOutput)
         let serial = SerialConsole(sink: lines.sink)
         let timer = PhaseTimer(machine: machine)

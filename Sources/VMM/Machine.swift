@@ -20,6 +20,9 @@ public struct MachineConfig: Sendable {
     /// Guest-physical bytes from testMemoryBase that the identity map covers,
     /// when more than the test memory (a slot moved beyond it stays reachable).
     public var mappedSpan: UInt64 = 0
+    /// An in-kernel interrupt controller (KVM_CREATE_IRQCHIP): HLT then
+    /// blocks in KVM until a signal or interrupt instead of exiting.
+    public var inKernelIRQChip = false
 
     public init(vcpus: Int = 1, testMemory: UInt64 = 0, backing: Backing = .anonymous, slots: Int = 1,
                 cpl: PrivilegeLevel = .user, manualProtect: ManualProtectFlags? = nil,
@@ -71,6 +74,7 @@ public final class Machine: @unchecked Sendable {
         vm = try device.createVM()
         if !config.disabledQuirks.isEmpty { try vm.disableQuirks(config.disabledQuirks) }
         if let flags = config.manualProtect { try vm.enableManualDirtyLogProtect(initiallySet: flags.contains(.initiallySet)) }
+        if config.inKernelIRQChip { try vm.createIRQChip() }
         if let entries = config.dirtyRingEntries {
             try vm.enableCap(.dirtyLogRing, VirtualMachine.dirtyRingBytes(entries: entries))
         }

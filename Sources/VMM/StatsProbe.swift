@@ -32,7 +32,8 @@ public struct StatsSample: Sendable {
     public let vcpus: StatsSnapshot
 
     public func delta(since earlier: StatsSample) -> StatsDelta {
-        StatsDelta(vm: vm.delta(since: earlier.vm), vcpus: vcpus.delta(since: earlier.vcpus))
+        let histograms = vm.histogramDelta(since: earlier.vm).merging(vcpus.histogramDelta(since: earlier.vcpus)) { vm, _ in vm }
+        return StatsDelta(vm: vm.delta(since: earlier.vm), vcpus: vcpus.delta(since: earlier.vcpus), histograms: histograms.isEmpty ? nil : histograms)
     }
 }
 
@@ -40,10 +41,13 @@ public struct StatsSample: Sendable {
 public struct StatsDelta: Sendable, Equatable, Codable {
     public var vm: [String: Int64]
     public var vcpus: [String: Int64]
+    /// Histogram stats (VM's and summed vCPUs') bucket by bucket, those that moved.
+    public var histograms: [String: StatsHistogram]?
 
-    public init(vm: [String: Int64] = [:], vcpus: [String: Int64] = [:]) {
+    public init(vm: [String: Int64] = [:], vcpus: [String: Int64] = [:], histograms: [String: StatsHistogram]? = nil) {
         self.vm = vm
         self.vcpus = vcpus
+        self.histograms = histograms
     }
 
     /// The change from `before` to `after`, or nil if either sample is missing

@@ -34,6 +34,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.customShort("w"), .long], parsing: .unconditional, help: "memstress: percent of pages written (the rest are read).", transform: Bounded.int("--write-percent", 0...100)) var writePercent = 100
     @Flag(name: [.customShort("a"), .long], help: "memstress: visit pages in random order.") var random = false
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin (e.g. 0,1 or 0-3).") var pin: CPUListArgument?
+    @Flag(help: "An in-kernel interrupt controller (KVM_CREATE_IRQCHIP): HLT at CPL0 blocks in KVM instead of ending the vCPU.") var irqchip = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -56,6 +57,7 @@ struct RunCommand: ParsableCommand {
         config.writePercent = writePercent
         config.random = random
         config.pin = pin?.cpus ?? []
+        config.inKernelIRQChip = irqchip
         // In JSON mode the guest's serial output goes to stderr so stdout stays one document.
         let toStderr: SerialConsole.Sink = { _, line in Exit.error(line) }
         let result = try LaunchScenario.run(config, console: output.json ? toStderr : nil)

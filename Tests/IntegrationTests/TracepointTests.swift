@@ -90,3 +90,37 @@ struct TracepointTests {
         #expect(text.status == 0 && text.stdout.contains("tracepoints not counted: /nonexistent/events is missing"))
     }
 }
+
+/// KVM's histogram stats on the real kernel: HLT at CPL0 with an in-kernel
+/// interrupt controller blocks in KVM until the watchdog's kick, and KVM
+/// records the wait in halt_wait_hist (or, when it polled first, in
+/// halt_poll_fail_hist).
+@Suite(.serialized, .timeLimit(.minutes(1)), .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct HistogramStatsTests {
+    @Test func aHaltingGuestMovesAHaltHistogram() throws {
+        let directory = try FleetTools.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let image = directory + "/halt.bin"
+        try Data([0xF4, 0xEB, 0xFD]).write(to: URL(fileURLWithPath: image))  // hlt; jmp back to it
+        let metrics = directory + "/halt.prom"
+        let result = try CLI.run(["run", "--image", image, "--cpl", "0", "--irqchip", "--timeout", "0.3", "--json", "--quiet", "--openmetrics", metrics])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
+        let phases = try #require((object["experiment"] as? [String: Any])?["phases"] as? [[String: Any]])
+        let histograms = try #require((phases.first?["stats"] as? [String: Any])?["histograms"] as? [String: [String: Any]], "\(phases)")
+        let halts = ["halt_wait_hist", "halt_poll_fail_hist"].compactMap { histograms[$0]?["counts"] as? [Int] }.map { $0.reduce(0, +) }
+        #expect(halts.reduce(0, +) >= 1, "\(histograms)")
+        if let problem = try SchemaValidator.problem(result.stdout) { Issue.record("schema: \(problem)") }
+        // The OpenMetrics histogram: cumulative buckets that never fall, +Inf equal to _count.
+        let text = try String(contentsOfFile: metrics, encoding: .utf8)
+        let family = histograms["halt_wait_hist"] != nil ? "kvmlab_run_kvm_halt_wait_seconds" : "kvmlab_run_kvm_halt_poll_fail_seconds"
+        let lines = text.split(separator: "\n").filter { $0.hasPrefix(family) }
+        let buckets = lines.filter { $0.contains("_bucket{") }.compactMap { Double($0.split(separator: " ").last!) }
+        #expect(!buckets.isEmpty && zip(buckets, buckets.dropFirst()).allSatisfy { $0 <= $1 }, "\(lines)")
+        let count = lines.first { $0.hasPrefix(family + "_count") }.flatMap { Double($0.split(separator: " ").last!) }
+        #expect(buckets.last == count)
+        if let promtool = FleetTools.promtool {
+            let check = try Tool.run(promtool, ["check", "metrics"], input: text)
+            #expect(check.status == 0, "promtool: \(check.stdout) \(check.stderr)")
+        }
+    }
+}

@@ -51,3 +51,49 @@ func syntheticStatsFile(names: [String], values: [[UInt64]], nameSize: Int = 48)
         #expect(throws: StatsSchema.ParseError.self) { try StatsSchema.parse([1, 2, 3]) }
     }
 }
+
+/// Histogram stats: the descriptor's type, unit and exponent give each
+/// bucket's bounds; deltas keep the buckets.
+@Suite struct StatsHistogramTests {
+    /// halt_wait_hist as the kernel describes it: LOG_HIST (4), unit
+    /// seconds (2 << 4), base 10, exponent -9 (nanoseconds), 32 buckets.
+    static let logHist = StatDescriptor(name: "halt_wait_hist", flags: 4 | 2 << 4, exponent: -9, count: 32, offset: 0, bucketSize: 0)
+
+    @Test func aLogHistogramsBucketsAreLog2() throws {
+        let layout = try #require(Self.logHist.histogram)
+        #expect(layout.logarithmic && layout.unit == "seconds" && layout.buckets == 32)
+        let bounds = layout.upperBounds
+        // Bucket 0 holds 0; bucket i holds [2^(i-1), 2^i) ns; the last is open.
+        #expect(bounds[0] == 0 && abs(bounds[1] - 1e-9) < 1e-18 && abs(bounds[10] - 1023e-9) < 1e-15)
+        #expect(bounds[31] == .infinity && abs(bounds[30] - Double((1 << 30) - 1) * 1e-9) < 1e-12)
+        #expect(StatDescriptor(name: "pf_fixed", flags: 0, exponent: 0, count: 1, offset: 0, bucketSize: 0).histogram == nil)
+    }
+
+    @Test func aLinearHistogramsBucketsAreEven() throws {
+        let layout = try #require(StatDescriptor(name: "x_hist", flags: 3, exponent: 0, count: 4, offset: 0, bucketSize: 10).histogram)
+        #expect(!layout.logarithmic && layout.unit == "count" && layout.upperBounds == [9, 19, 29, .infinity])
+    }
+
+    @Test func deltasKeepBucketsAndQuantilesFindTheirBucket() throws {
+        let layout = try #require(Self.logHist.histogram)
+        let zero = [UInt64](repeating: 0, count: 32)
+        var later = zero
+        later[3] = 2   // [4, 8) ns
+        later[20] = 8  // [2^19, 2^20) ns, about 0.5-1 ms
+        let before = StatsSnapshot(values: ["halt_wait_hist": zero], histograms: ["halt_wait_hist": layout])
+        let after = StatsSnapshot(values: ["halt_wait_hist": later], histograms: ["halt_wait_hist": layout])
+        let delta = try #require(after.histogramDelta(since: before)["halt_wait_hist"])
+        #expect(delta.total == 10 && delta.counts[20] == 8)
+        #expect(delta.quantile(0.1) == layout.upperBounds[3] && delta.quantile(0.5) == layout.upperBounds[20])
+        #expect(before.histogramDelta(since: before).isEmpty)
+        // Summing vCPUs keeps the layout.
+        #expect(StatsSnapshot.sum([after, after]).histograms["halt_wait_hist"] == layout)
+    }
+
+    @Test func aSyntheticFilesHistogramIsDecoded() throws {
+        let file = syntheticStatsFile(names: ["pf_fixed", "halt_poll_hist"], values: [[7], [1, 2, 3]])
+        let schema = try StatsSchema.parse(file.prefix)
+        let snapshot = schema.snapshot(data: file.data)
+        #expect(snapshot.histograms["halt_poll_hist"]?.buckets == 3 && snapshot.histograms["pf_fixed"] == nil)
+    }
+}

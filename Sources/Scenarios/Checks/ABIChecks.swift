@@ -5,7 +5,7 @@ import VMM
 
 extension CheckSuite {
     static let abiChecks: [CheckCase] = [
-        CheckCase("stats_fd_well_formed", "binary stats: unique names, well-formed descriptors, cumulative counters never decrease", quick: true) { _ in
+        CheckCase("stats_fd_well_formed", "binary stats: unique names, well-formed descriptors and histograms, cumulative counters and buckets never decrease", quick: true) { _ in
             try statsCheck()
         },
         CheckCase("vcpu_creation", "VMs of 1, 64 and 256 vCPUs (and KVM_CAP_MAX_VCPUS with --full) boot and every vCPU runs", quick: true) { context in
@@ -66,6 +66,12 @@ extension CheckSuite {
                     problems.append("\(owner): \(descriptor.name.isEmpty ? "(no name)" : descriptor.name) has \(descriptor.count) values at offset \(descriptor.offset), overlapping or misaligned (previous value ends at \(end))")
                 }
                 end = max(end, descriptor.offset + descriptor.count * 8)
+                if let layout = descriptor.histogram {
+                    let bounds = layout.upperBounds
+                    if !zip(bounds, bounds.dropFirst()).allSatisfy({ $0 < $1 }) || bounds.last != .infinity || (!layout.logarithmic && layout.bucketSize == 0) {
+                        problems.append("\(owner): histogram \(descriptor.name) has \(layout.buckets) buckets of size \(layout.bucketSize) whose bounds do not rise to infinity")
+                    }
+                }
             }
         }
         let before = try files.map { try $0.1.snapshot() }
@@ -80,14 +86,18 @@ extension CheckSuite {
         _ = driver.finish()
         for ((owner, file), earlier) in zip(files, before) {
             let later = try file.snapshot()
-            for descriptor in file.schema.descriptors where descriptor.kind == .cumulative {
+            // Cumulative counters, and every bucket of a histogram, only grow.
+            for descriptor in file.schema.descriptors where descriptor.kind == .cumulative || descriptor.histogram != nil {
                 let a = earlier.values[descriptor.name] ?? [], b = later.values[descriptor.name] ?? []
-                for (x, y) in zip(a, b) where y < x { problems.append("\(owner): \(descriptor.name) went down from \(x) to \(y)") }
+                for (index, (x, y)) in zip(a, b).enumerated() where y < x {
+                    problems.append("\(owner): \(descriptor.name)\(descriptor.count > 1 ? " bucket \(index)" : "") went down from \(x) to \(y)")
+                }
             }
         }
         let total = files.reduce(0) { $0 + $1.1.schema.descriptors.count }
+        let histograms = files.reduce(0) { $0 + $1.1.schema.descriptors.filter { $0.histogram != nil }.count }
         return problems.isEmpty
-            ? .pass(["\(total) descriptors in \(files.count) stats fds well formed; no cumulative counter decreased across a guest pass"])
-            : .fail(["expected unique names, known types, 8-byte aligned values that do not overlap, cumulative counters monotonic", "observed:"] + problems.prefix(5).map { "  \($0)" })
+            ? .pass(["\(total) descriptors in \(files.count) stats fds well formed (\(histograms) histograms with rising bucket bounds); no cumulative counter or histogram bucket decreased across a guest pass"])
+            : .fail(["expected unique names, known types, 8-byte aligned values that do not overlap, histogram bounds rising to infinity, cumulative counters and buckets monotonic", "observed:"] + problems.prefix(5).map { "  \($0)" })
     }
 }
