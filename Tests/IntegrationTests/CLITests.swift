@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct CLITests {
     @Test func helloSucceeds() throws {
         let result = try CLI.run(["run", "-v", "2"])
@@ -112,7 +112,7 @@ struct CLITests {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct InterruptTests {
     /// Starts kvmlab, signals it after `delay` seconds, returns status and stdout.
     func interrupt(_ arguments: [String], signal: Int32, after delay: Double) throws -> (Int32, String) {

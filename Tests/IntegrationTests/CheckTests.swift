@@ -5,7 +5,7 @@ import Testing
 
 /// `kvmlab check` on the real KVM: valid KTAP whatever this kernel's bugs,
 /// and every deliberate fault caught by the right check with its detail.
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct CheckTests {
     /// The quick suite's KTAP is valid and every `not ok` says what it expected and saw;
     /// whether this kernel passes every check is a finding, not this test's business.

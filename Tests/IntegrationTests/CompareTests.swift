@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `kvmlab compare`, live and offline, on the real KVM.
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct CompareTests {
     func json(_ result: Tool.Result) throws -> [String: Any] {
         try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")

@@ -3,7 +3,7 @@ import Testing
 @testable import Scenarios
 @testable import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct DirtyLogTests {
     func config(vcpus: Int = 2, bytes: UInt64 = 8 << 20, iterations: Int = 3, _ change: (inout DirtyLogConfig) -> Void = { _ in }) -> DirtyLogConfig {
         var config = DirtyLogConfig()

@@ -6,7 +6,7 @@ import Testing
 /// kvmlab's checks can fail: each deliberate fault in its own host side
 /// (KVMLAB_INJECT_FAULT) must turn a run into checks_failed (exit 1) with
 /// the check that caught it, and what it expected and saw.
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct FaultInjectionTests {
     func run(_ fault: InjectedFault, _ arguments: [String]) throws -> (status: Int32, experiment: [String: Any], failed: [[String: Any]]) {
         let result = try CLI.run(arguments + ["--json"], environment: [InjectedFault.variable: fault.rawValue])
@@ -61,7 +61,7 @@ struct FaultInjectionTests {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct HostFaultTests {
     /// A triple fault is a crash (exit 4), never a finished vCPU.
     @Test(arguments: ["3", "0"]) func aTripleFaultIsReportedAsACrash(cpl: String) throws {

@@ -24,7 +24,7 @@ enum FleetTools {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct OpenMetricsTests {
     @Test(.enabled(if: FleetTools.promtool != nil, "needs promtool (Debian package prometheus; .ci/run installs it)"),
           arguments: CLI.smallestRuns)
@@ -117,7 +117,7 @@ struct OpenMetricsTests {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct ToolBehaviourTests {
     /// Progress goes to a terminal's stderr only, and --quiet silences it.
     @Test(.enabled(if: FleetTools.script != nil, "needs script(1) for a pseudo-terminal"))
@@ -157,7 +157,7 @@ enum DistBinary {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"),
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"),
        .enabled(if: DistBinary.path != nil, "no dist/kvmlab-*: run make dist (make test does)"))
 struct DistTests {
     @Test func runsFromAnEmptyDirectoryWithAnEmptyEnvironment() throws {

@@ -4,7 +4,7 @@ import KVM
 import Testing
 @testable import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct GuestTests {
     func run(_ guest: String, vcpus: Int = 1, timeout: Double = 10, serial: CapturedSerial = CapturedSerial(), cpl: PrivilegeLevel = .user) throws -> [VCPUOutcome] {
         let machine = try Machine(MachineConfig(vcpus: vcpus, testMemory: 2 << 20, cpl: cpl))

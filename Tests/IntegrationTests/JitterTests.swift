@@ -8,7 +8,7 @@ import Testing
 @testable import Scenarios
 @testable import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct JitterTests {
     func config(_ change: (inout JitterConfig) -> Void = { _ in }) -> JitterConfig {
         var config = JitterConfig()

@@ -6,7 +6,7 @@ import Testing
 @testable import Scenarios
 @testable import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct RootReloadTests {
     @Test func cplZeroVCPUTogglesWhileOthersDirty() throws {
         var config = RootReloadConfig()
@@ -32,7 +32,7 @@ struct RootReloadTests {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct PopulateTests {
     @Test func everyModeMakesTheMemoryUsable() throws {
         var config = PopulateConfig()
@@ -70,7 +70,7 @@ struct PopulateTests {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct TeardownTests {
     @Test(arguments: TeardownOrder.allCases)
     func teardownFreesEverythingWhileTheProbeWatches(order: TeardownOrder) throws {

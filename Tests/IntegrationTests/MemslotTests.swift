@@ -6,7 +6,7 @@ import Testing
 @testable import Scenarios
 @testable import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct MemslotTests {
     func config(_ tests: [MemslotTest], _ change: (inout MemslotConfig) -> Void = { _ in }) -> MemslotConfig {
         var config = MemslotConfig()

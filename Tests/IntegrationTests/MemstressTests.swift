@@ -1,7 +1,7 @@
 import Testing
 @testable import VMM
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct MemstressTests {
     /// Runs `iterations` passes and checks, from the host, that every page of
     /// every vCPU's region holds exactly the word that pass should have written.

@@ -9,7 +9,7 @@ enum Renderer {
     static let rsvg = FleetTools.which("rsvg-convert")
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
 struct PictureTests {
     static let limit = 512 << 10
 

@@ -28,7 +28,7 @@ enum SchemaValidator {
     }
 }
 
-@Suite(.serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"),
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"),
        .enabled(if: SchemaValidator.missing == nil, "\(SchemaValidator.missing ?? "")"))
 struct SchemaTests {
     @Test(arguments: [["info"]] + CLI.smallestRuns)

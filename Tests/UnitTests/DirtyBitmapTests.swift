@@ -1,7 +1,7 @@
 import Testing
 @testable import KVM
 
-@Suite struct DirtyBitmapTests {
+@Suite(.timeLimit(.minutes(1))) struct DirtyBitmapTests {
     @Test func sizesRoundUpToWholeWords() {
         #expect(DirtyBitmap.wordCount(pages: 1) == 1)
         #expect(DirtyBitmap.wordCount(pages: 64) == 1)

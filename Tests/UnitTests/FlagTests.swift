@@ -4,7 +4,7 @@ import Testing
 /// Flags kvmlab refuses while parsing, before it opens /dev/kvm: one line on
 /// stderr naming the flag and its bound, exit status 2, nothing on stdout,
 /// and never a trap (these inputs each crashed with SIGILL once).
-@Suite struct FlagTests {
+@Suite(.timeLimit(.minutes(1))) struct FlagTests {
     @Test(arguments: [
         (["jitter", "--warmup", "inf"], "--warmup"),
         (["jitter", "--threshold", "1e30"], "--threshold must be between 0.01 and 1000000"),

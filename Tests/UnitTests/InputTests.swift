@@ -2,7 +2,7 @@ import Testing
 @testable import Scenarios
 @testable import VMM
 
-@Suite struct InputTests {
+@Suite(.timeLimit(.minutes(1))) struct InputTests {
     @Test(arguments: [("4096", 4096), ("64k", 65536), ("32M", 32 << 20), ("1g", 1 << 30), ("2GiB", 2 << 30), ("1t", 1 << 40)])
     func sizesParse(text: String, bytes: UInt64) throws {
         #expect(try Sizes.parse(text) == bytes)

@@ -5,7 +5,7 @@ import Testing
 /// The Ctrl-C watcher keeps a descriptor table of its own (a shared one made
 /// every growth of the table wait for an RCU grace period, which slowed
 /// creating vCPUs), holding only stdio and its pipe.
-struct InterruptsTests {
+@Suite(.timeLimit(.minutes(1))) struct InterruptsTests {
     /// The descriptor table of every task (thread) of this process.
     static func tables() -> [Set<Int32>] {
         // A task that ends between the two listings has no table left: empty.

@@ -6,7 +6,7 @@ import Testing
 
 /// A waiter really sleeps or really spins: its scheduler state in
 /// /proc/self/task/TID/stat is S (asleep) or R (on or waiting for a CPU).
-struct IterationGateTests {
+@Suite(.timeLimit(.minutes(1))) struct IterationGateTests {
     /// The third field of the thread's stat line ("pid (comm) S ...").
     static func state(of tid: Int32) -> Character? {
         guard let line = HostFiles.read("/proc/self/task/\(tid)/stat"), let close = line.lastIndex(of: ")") else { return nil }

@@ -5,7 +5,7 @@ import Testing
 import VMM
 
 /// kvmlab's KTAP and the reader the integration tests trust it with.
-@Suite struct KTAPTests {
+@Suite(.timeLimit(.minutes(1))) struct KTAPTests {
     static let host = HostFingerprint.current()
 
     @Test func renderedResultsParseBack() throws {

@@ -1,7 +1,7 @@
 import Testing
 @testable import VMM
 
-@Suite struct LayoutTests {
+@Suite(.timeLimit(.minutes(1))) struct LayoutTests {
     @Test func vcpuAreasAreDisjointAndBelowPageTables() throws {
         let layout = try GuestLayout(vcpus: 1024, testMemorySize: 1 << 30)
         #expect(layout.vcpuArea(1) - layout.vcpuArea(0) == GuestLayout.vcpuStride)
@@ -41,7 +41,7 @@ import Testing
     }
 }
 
-@Suite struct DescriptorTests {
+@Suite(.timeLimit(.minutes(1))) struct DescriptorTests {
     @Test func flatSegmentsMatchTheArchitecturalEncodings() {
         #expect(Descriptors.segment(code: true, dpl: 0) == 0x00AF_9B00_0000_FFFF)
         #expect(Descriptors.segment(code: false, dpl: 0) == 0x00CF_9300_0000_FFFF)

@@ -5,7 +5,7 @@ import Testing
 
 /// The pure logic under the experiments: verification, attribution,
 /// statuses, stamps, distributions. None of it needs /dev/kvm.
-@Suite struct ModelTests {
+@Suite(.timeLimit(.minutes(1))) struct ModelTests {
     /// A slot of 130 pages where pages 0..<100 carry iteration 2's stamp.
     func words(iteration: Int = 2) -> (Int) -> UInt64 {
         { page in page < 100 ? Stamp(tag: 1, sequence: iteration).word(page: page) : Stamp(tag: 1, sequence: iteration - 1).word(page: page) }
@@ -114,7 +114,7 @@ import Testing
 }
 
 /// Tracepoint names and deltas, without a kernel.
-@Suite struct TracepointModelTests {
+@Suite(.timeLimit(.minutes(1))) struct TracepointModelTests {
     @Test func eventNamesAreSubsystemColonName() {
         #expect(TraceCounters.parse("kvmmmu:kvm_mmu_split_huge_page")! == ("kvmmmu", "kvm_mmu_split_huge_page"))
         for bad in ["nocolon", "kvm:", ":x", "a:b:c", "kvm:../../x", "kvm:a b"] { #expect(TraceCounters.parse(bad) == nil, "\(bad)") }

@@ -3,7 +3,7 @@ import Testing
 @testable import Report
 import VMM
 
-@Suite struct ReportTests {
+@Suite(.timeLimit(.minutes(1))) struct ReportTests {
     @Test func tablesAlignColumns() {
         var table = Table(headers: ["phase", "seconds"])
         table.add(["populate", "1.5"])

@@ -22,7 +22,7 @@ func syntheticStatsFile(names: [String], values: [[UInt64]], nameSize: Int = 48)
     return (bytes, data)
 }
 
-@Suite struct StatsParsingTests {
+@Suite(.timeLimit(.minutes(1))) struct StatsParsingTests {
     @Test func parsesHeaderDescriptorsAndValues() throws {
         let file = syntheticStatsFile(names: ["pages_4k", "pf_fixed", "halt_poll_hist"], values: [[17], [40_000], [1, 2, 3]])
         #expect(try StatsSchema.prefixLength(header: Array(file.prefix[0..<24])) == file.prefix.count)
@@ -54,7 +54,7 @@ func syntheticStatsFile(names: [String], values: [[UInt64]], nameSize: Int = 48)
 
 /// Histogram stats: the descriptor's type, unit and exponent give each
 /// bucket's bounds; deltas keep the buckets.
-@Suite struct StatsHistogramTests {
+@Suite(.timeLimit(.minutes(1))) struct StatsHistogramTests {
     /// halt_wait_hist as the kernel describes it: LOG_HIST (4), unit
     /// seconds (2 << 4), base 10, exponent -9 (nanoseconds), 32 buckets.
     static let logHist = StatDescriptor(name: "halt_wait_hist", flags: 4 | 2 << 4, exponent: -9, count: 32, offset: 0, bucketSize: 0)
