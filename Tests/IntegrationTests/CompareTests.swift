@@ -71,6 +71,16 @@ struct CompareTests {
 
     @Test(.enabled(if: CompareTests.parameterProblem == nil, "\(CompareTests.parameterProblem ?? "")"))
     func aModuleParameterIsRestoredAfterSIGINT() throws {
+        try interrupt(times: 1)
+    }
+
+    /// A second Ctrl-C exits at once: the parameter is put back before it does.
+    @Test(.enabled(if: CompareTests.parameterProblem == nil, "\(CompareTests.parameterProblem ?? "")"))
+    func aModuleParameterIsRestoredAfterASecondSIGINT() throws {
+        try interrupt(times: 2)
+    }
+
+    func interrupt(times: Int) throws {
         let original = try readParameter()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.binary)
@@ -81,7 +91,10 @@ struct CompareTests {
         try process.run()
         Thread.sleep(forTimeInterval: 1.5)
         #expect(try readParameter() == opposite(original))  // variant A's round is running
-        kill(process.processIdentifier, SIGINT)
+        for _ in 0..<times {
+            kill(process.processIdentifier, SIGINT)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         process.waitUntilExit()
         #expect(process.terminationStatus == 130)
         #expect(try readParameter() == original)

@@ -32,9 +32,15 @@ struct OpenMetricsTests {
         let directory = try FleetTools.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let file = directory + "/kvmlab.prom"
+        // A file already there is replaced by a rename (a new inode), never
+        // rewritten in place where the textfile collector could read half of it.
+        try "old\n".write(toFile: file, atomically: false, encoding: .utf8)
+        let inode = try #require(try FileManager.default.attributesOfItem(atPath: file)[.systemFileNumber] as? UInt64)
         let result = try CLI.run(arguments + ["--openmetrics", file])
         #expect(result.status == 0, "\(result.stderr)")
+        #expect(try FileManager.default.attributesOfItem(atPath: file)[.systemFileNumber] as? UInt64 != inode)
         let text = try String(contentsOfFile: file, encoding: .utf8)
+        if let problem = OpenMetricsHistograms.problem(text) { Issue.record("\(arguments[0]): \(problem)") }
         let experiment = arguments[0].replacingOccurrences(of: "-", with: "_")
         #expect(text.contains("# TYPE kvmlab_\(experiment)_"))
         #expect(text.contains("kvmlab_run_status{experiment=\"\(arguments[0])\""))
@@ -43,6 +49,15 @@ struct OpenMetricsTests {
         #expect(check.status == 0, "promtool: \(check.stdout) \(check.stderr)")
         // Atomic write: no temporary file is left beside it.
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory) == ["kvmlab.prom"])
+    }
+
+    /// The histogram checker itself: a non-cumulative histogram, or a +Inf
+    /// bucket that is not the count, is caught; a well-formed one is not.
+    @Test func theHistogramCheckerCatchesNonCumulativeBuckets() {
+        let good = "h_bucket{a=\"x\",le=\"1\"} 2\nh_bucket{a=\"x\",le=\"2\"} 5\nh_bucket{a=\"x\",le=\"+Inf\"} 5\nh_count{a=\"x\"} 5\n"
+        #expect(OpenMetricsHistograms.problem(good) == nil)
+        #expect(OpenMetricsHistograms.problem(good.replacingOccurrences(of: "le=\"2\"} 5", with: "le=\"2\"} 1")) != nil)
+        #expect(OpenMetricsHistograms.problem(good.replacingOccurrences(of: "h_count{a=\"x\"} 5", with: "h_count{a=\"x\"} 6")) != nil)
     }
 
     /// A variant's name is the user's text and becomes a label value: quotes
@@ -194,5 +209,38 @@ struct DistTests {
             let text = try String(contentsOfFile: prefix + "/" + path, encoding: .utf8)
             #expect(text.contains("dirty-log"), "\(path)")
         }
+    }
+}
+
+/// Every histogram in a metrics file: buckets cumulative (never falling as
+/// `le` rises) and the +Inf bucket equal to `_count`. promtool accepts
+/// files that break either.
+enum OpenMetricsHistograms {
+    static func problem(_ text: String) -> String? {
+        var buckets: [String: [(le: Double, value: Double)]] = [:], counts: [String: Double] = [:]
+        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            let sample = String(line[..<space])
+            if let range = sample.range(of: "_bucket{") {
+                let labels = String(sample[range.upperBound...])
+                // The le label: after a comma, or first (not the end of kvm_module=).
+                guard let le = labels.range(of: ",le=\"") ?? (labels.hasPrefix("le=\"") ? labels.range(of: "le=\"") : nil) else {
+                    return "a bucket without le: \(line)"
+                }
+                let bound = labels[le.upperBound...].prefix { $0 != "\"" }
+                let series = String(sample[..<range.lowerBound]) + "{" + labels.replacingOccurrences(of: "le=\"\(bound)\"", with: "")
+                buckets[series, default: []].append((bound == "+Inf" ? .infinity : Double(bound) ?? .nan, value))
+            } else if let range = sample.range(of: "_count{") {
+                counts[String(sample[..<range.lowerBound]) + "{" + sample[range.upperBound...]] = value
+            }
+        }
+        for (series, rows) in buckets {
+            let sorted = rows.sorted { $0.le < $1.le }
+            if zip(sorted, sorted.dropFirst()).contains(where: { $0.value > $1.value }) { return "\(series): buckets fall as le rises: \(sorted.map(\.value))" }
+            let key = series.replacingOccurrences(of: ",}", with: "}").replacingOccurrences(of: "{,", with: "{")
+            let count = counts.first { $0.key.replacingOccurrences(of: ",}", with: "}") == key }?.value
+            if sorted.last?.le != .infinity || sorted.last?.value != count { return "\(series): +Inf bucket \(sorted.last.map { "\($0.value)" } ?? "-") against _count \(count.map { "\($0)" } ?? "-")" }
+        }
+        return nil
     }
 }

@@ -92,7 +92,9 @@ struct JitterTests {
         let gaps = result.phases.reduce(0) { $0 + $1.hostStalls.count }
         #expect(gaps > 0)
         #expect(result.phases.allSatisfy { $0.hostStalls.allSatisfy { $0.vcpu == -1 && $0.cycles > result.thresholdCycles } })
-        #expect(result.experiment.metric("host_stalls{phase=churn}") != nil)
+        for phase in result.phases {
+            #expect(result.experiment.metric("host_stalls{phase=\(phase.name)}")?.value == Double(phase.hostStalls.count), "\(phase.name)")
+        }
         let csv = JitterReport.csv(result)
         #expect(csv.split(separator: "\n").filter { $0.hasPrefix("host-stall,") }.count == gaps)
         let without = try JitterScenario.run(config { $0.duration = 0.2 })

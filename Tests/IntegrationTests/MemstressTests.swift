@@ -74,3 +74,20 @@ struct MemstressTests {
         #expect("\(error.map { "\($0)" } ?? "")".contains("nr_hugepages"))
     }
 }
+
+/// Guest memory windows: one byte past the end of a mapping is no window.
+@Suite(.timeLimit(.minutes(1)), .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct GuestMemoryBoundsTests {
+    @Test func aSpanJustPastTheEndIsRefused() throws {
+        let machine = try Machine(MachineConfig(vcpus: 1, testMemory: 1 << 20))
+        let base = GuestLayout.testMemoryBase, size: UInt64 = 1 << 20
+        #expect(machine.memory(at: base, bytes: size) != nil)
+        #expect(machine.memory(at: base + size - 4096, bytes: 4096) != nil)
+        #expect(machine.memory(at: base + size - 4096, bytes: 4097) == nil)
+        #expect(machine.memory(at: base + size, bytes: 1) == nil)
+        #expect(machine.memory(at: base - 8, bytes: 16) == nil)
+        #expect(machine.memory(at: UInt64.max - 4, bytes: 8) == nil)
+        let system = machine.layout.systemSize
+        #expect(machine.memory(at: system - 8, bytes: 8) != nil && machine.memory(at: system - 8, bytes: 9) == nil)
+    }
+}

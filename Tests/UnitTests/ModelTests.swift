@@ -101,6 +101,15 @@ import Testing
         #expect(odd.count == 1 && odd.buckets == [.init(le: 2e-9, count: 1)])
     }
 
+    /// Samples arrive in the order they were measured: the distribution
+    /// sorts them (unsorted, min came out above max and the mean beyond both).
+    @Test func unsortedSamplesGiveOrderedPercentiles() throws {
+        let distribution = Distribution(samples: [40e-6, 27e-6, 90e-6, 10e-6, 55e-6])
+        let p = try #require(distribution.percentiles)
+        #expect(p.min == 10e-6 && p.max == 90e-6 && p.p50 == 40e-6)
+        #expect(p.min <= p.p50 && p.p50 <= p.p90 && p.p90 <= p.max && p.mean <= p.max && p.mean >= p.min)
+    }
+
     @Test func percentilesUseNearestRank() {
         let p = Percentiles(sorted: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
         #expect(p.p50 == 5 && p.p90 == 9 && p.p99 == 10 && p.min == 1 && p.mean == 5.5)
