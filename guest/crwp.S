@@ -3,7 +3,9 @@
 // MMU context); any other vCPU is a pass worker dirtying its region.
 // The toggler reports ready with one ITERATION event and starts flipping
 // when the host resumes it; MB_LOOPS counts flips, each checked by reading
-// CR0 back. MB_COMMAND = 1 stops it with WP set again.
+// CR0 back. MB_COMMAND = 1 stops it with WP set again. The bit flipped is
+// MB_TOGGLE_MASK (CR0_WP), so the host can ask for one that cannot stick
+// and see the read-back check fail.
 #include "guest_abi.h"
         .text
         .globl kvmlab_guest_crwp_start, kvmlab_guest_crwp_end
@@ -16,7 +18,7 @@ toggle:
         cmpq $0, MB_COMMAND(%rdi)
         jne toggle_stop
         mov %cr0, %rax
-        xor $CR0_WP, %rax
+        xor MB_TOGGLE_MASK(%rdi), %rax
         mov %rax, %cr0
         mov %cr0, %rdx
         cmp %rax, %rdx

@@ -232,5 +232,6 @@ final class MemslotRunner {
         for page in 0..<Int(pages) {
             memory.store(stamp + UInt64(page), at: page * Int(GuestLayout.pageSize) + offset)
         }
+        if InjectedFault.on(.corruptHostWrite) { memory.store(stamp &+ 0xBAD, at: offset) }
     }
 }

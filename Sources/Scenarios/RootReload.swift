@@ -60,6 +60,8 @@ public enum RootReloadScenario {
         let machine = try Machine(MachineConfig(vcpus: config.dirtiers + 1, testMemory: config.workingSet * UInt64(config.dirtiers)))
         try machine.load(GuestImage.builtin("crwp")!) { $0 == toggler ? .kernel : .user }
         machine.mailbox(toggler)[MB_OP] = UInt64(ROLE_TOGGLE_WP)
+        // CR0.ET (bit 4) reads back 1 whatever is written: a flip of it never sticks.
+        machine.mailbox(toggler)[MB_TOGGLE_MASK] = InjectedFault.on(.cr0FlipThatNeverSticks) ? 0x10 : UInt64(CR0_WP)
         let dirtiers = Array(1..<machine.vcpus.count)
         let togglerTimer = PhaseTimer(machine: machine, vcpus: [toggler])
         let dirtierTimer = PhaseTimer(probe: dirtiers.isEmpty ? nil : try? StatsProbe(machine: machine, vcpus: dirtiers))

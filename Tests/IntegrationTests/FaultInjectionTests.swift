@@ -59,6 +59,27 @@ struct FaultInjectionTests {
         #expect(status == 1)
         #expect((failed.first?["name"] as? String)?.contains("holds its stamp") == true)
     }
+
+    /// memslot rw: the guest checks the host's words; one wrong one is a mismatch.
+    @Test func aWrongHostWriteIsSeenByTheGuest() throws {
+        let (status, _, failed) = try run(.corruptHostWrite, ["memslot", "-s", "8", "--memory", "4m", "-l", "0.1", "-r", "1", "--test", "rw"])
+        #expect(status == 1)
+        let check = try #require(failed.first)
+        #expect((check["name"] as? String)?.contains("everything written reads back") == true)
+        #expect((check["expected"] as? String) == "0" && (check["observed"] as? String) != "0")
+    }
+
+    /// root-reload's guest reads CR0 back after each flip: a flip of a bit
+    /// that never sticks (CR0.ET) fails the run instead of counting toggles.
+    @Test func aCR0FlipThatDoesNotStickFailsRootReload() throws {
+        let result = try CLI.run(["root-reload", "--duration", "0.2", "--dirtiers", "1", "--json"],
+                                 environment: [InjectedFault.variable: InjectedFault.cr0FlipThatNeverSticks.rawValue])
+        #expect(result.status == 1, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
+        let experiment = try #require(object["experiment"] as? [String: Any])
+        #expect(experiment["status"] as? String != "ok")
+        #expect(((experiment["problems"] as? [String]) ?? []).joined().contains("status 1"), "\(experiment["problems"] ?? "")")
+    }
 }
 
 @Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))

@@ -59,6 +59,7 @@
 #define PASS_VERIFY 2            // compare with MB_STAMP + page index
 #define PASS_WRITE_LOOP 3        // PASS_WRITE again and again until MB_OP changes
 #define ROLE_TOGGLE_WP 4         // crwp guest: toggle CR0.WP (needs CPL0), count in MB_LOOPS
+#define MB_TOGGLE_MASK 0xC8      // crwp: the CR0 bit(s) each flip toggles (the host sets CR0_WP)
 #define CR0_WP 0x10000
 
 // Exception frame the IDT stubs leave at RSP (8-byte slots, lowest first):

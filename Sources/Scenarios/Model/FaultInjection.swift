@@ -20,6 +20,10 @@ public enum InjectedFault: String, CaseIterable, Sendable {
     case skipRingReset = "skip-ring-reset"
     /// The host "makes guest memory read-only" without calling mprotect.
     case skipMprotect = "skip-mprotect"
+    /// root-reload's toggler flips CR0.ET, which always reads back 1, instead of CR0.WP.
+    case cr0FlipThatNeverSticks = "cr0-flip-never-sticks"
+    /// memslot rw: the host writes one wrong word where the guest then checks the host's writes.
+    case corruptHostWrite = "corrupt-host-write"
 
     public static let variable = "KVMLAB_INJECT_FAULT"
 
