@@ -17,7 +17,7 @@ ARCH := $(shell uname -m)
 DIST_NAME := kvmlab-$(VERSION)-linux-$(ARCH)
 PREFIX ?= /usr/local
 
-.PHONY: all release run test tsan dist install bench pictures guests clean
+.PHONY: all release run test tsan dist install bench pictures guests mutants clean
 
 all:
 	$(SWIFT) build
@@ -63,6 +63,11 @@ tsan:
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan $(STRICT)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 		$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --disable-xctest --no-parallel $(STRICT)
+
+# Plants each fault in Tests/Mutants/ alone and runs the whole suite against
+# it (minutes per mutant; not part of CI). Results: Tests/Mutants/RESULTS.md.
+mutants:
+	bash Tests/Mutants/run.sh
 
 bench: release
 	bash bench/run.sh
