@@ -56,5 +56,21 @@ echo "first touch against demand_paging_test"
 bash bench/demand.sh
 
 echo
+echo "compare's error rate (A/A) and power, at the default rounds"
+bash bench/compare-aa.sh
+
+echo
+echo "kvmlab check against the kernel's dirty_log_test -M dirty-ring"
+bash bench/check-reference.sh
+
+echo
+echo "what counting tracepoints costs"
+bash bench/trace-overhead.sh
+
+echo
+echo "the TCP victim against iperf3, and through teardowns"
+bash bench/victim.sh
+
+echo
 echo "jitter's output cost"
 bash bench/jitter-output.sh

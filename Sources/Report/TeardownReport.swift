@@ -29,6 +29,9 @@ public struct TeardownSummary: Encodable, Sendable {
         public let windows: [Window]
         public let probeLoops: UInt64
         public let probeOverflowed: Bool
+        /// The TCP flows per window, and why there is none where one was asked for.
+        public let flows: [FlowRecord]
+        public let victimNote: String?
         public let problem: String?
     }
 
@@ -37,6 +40,8 @@ public struct TeardownSummary: Encodable, Sendable {
     public let backing: String
     public let cpu: Int
     public let thresholdSeconds: Double
+    public let victim: String
+    public let controlCPU: Int?
     public let runs: [Run]
 
     public init(_ result: TeardownResult) {
@@ -45,6 +50,8 @@ public struct TeardownSummary: Encodable, Sendable {
         backing = result.config.backing.rawValue
         cpu = result.cpu
         thresholdSeconds = result.config.thresholdMicros / 1e6
+        victim = result.config.victim.rawValue
+        controlCPU = result.config.controlCPU
         runs = result.runs.map { run in
             let windows = run.windows.map { window in
                 Window(name: window.name, seconds: window.seconds, gaps: window.gaps.count, gapSeconds: Percentiles(window.gaps),
@@ -54,7 +61,7 @@ public struct TeardownSummary: Encodable, Sendable {
                        residentBytes: run.residentBytes,
                        steps: run.steps.map { Step(name: $0.name, seconds: $0.seconds, residentBytesFreed: $0.residentBytesFreed, descriptorsClosed: $0.descriptorsClosed) },
                        teardownSeconds: run.steps.map(\.seconds).reduce(0, +), windows: windows,
-                       probeLoops: run.probeLoops, probeOverflowed: run.probeOverflowed, problem: run.problem)
+                       probeLoops: run.probeLoops, probeOverflowed: run.probeOverflowed, flows: run.flows, victimNote: run.victimNote, problem: run.problem)
         }
     }
 }
@@ -62,11 +69,14 @@ public struct TeardownSummary: Encodable, Sendable {
 public enum TeardownReport {
     public static func text(_ result: TeardownResult) -> String {
         let summary = TeardownSummary(result)
+        let kind = result.config.victim
         var out = keyValues(nil, [
             ("vm", "\(summary.vcpus) vCPU\(summary.vcpus == 1 ? "" : "s") populate \(Sizes.format(summary.memoryBytes)) \(summary.backing) (one write per 4 KiB page)"),
-            ("probe", "a thread reading the clock in a loop on CPU \(summary.cpu), beside the thread that tears down; gaps above \(Format.micros(summary.thresholdSeconds)) µs are recorded"),
-            ("windows", "idle: probe alone; busy: beside a thread spinning in user space; teardown: beside the teardown"),
-        ])
+            kind.probe ? ("probe", "a thread reading the clock in a loop on CPU \(summary.cpu), beside the thread that tears down; gaps above \(Format.micros(summary.thresholdSeconds)) µs are recorded") : nil,
+            kind.tcp ? ("tcp victim", "a bulk TCP flow over loopback, sender and receiver on CPU \(summary.cpu); bytes counted per 1 ms slot"
+                        + (summary.controlCPU.map { "; a control flow on CPU \($0)" } ?? "")) : nil,
+            ("windows", "idle: alone; busy: beside a thread spinning in user space; teardown: beside the teardown"),
+        ].compactMap { $0 })
         var steps = Table(title: "\nTeardown steps", headers: ["order", "step", "seconds", "memory freed", "fds closed"])
         for run in summary.runs {
             steps.add([run.order, "populate (guest writes)", Format.seconds(run.populateSeconds), "-", "-"])
@@ -84,9 +94,34 @@ public enum TeardownReport {
                          + [p?.p50, p?.p90, p?.p99, p?.max].map { $0.map(Format.micros) ?? "-" } + [Format.fixed(window.offCPUFraction * 100, 1) + "%"])
             }
         }
-        out += gaps.render()
+        if kind.probe { out += gaps.render() }
         if summary.runs.contains(where: \.probeOverflowed) { out += "the probe's gap buffer filled; later gaps went unrecorded\n" }
+        out += flowTable(summary.runs.map { ($0.order, $0.flows) })
+        for note in Set(summary.runs.compactMap(\.victimNote)) { out += "\n\(note); the probe alone measured\n" }
         out += ExperimentFooter.text(result.experiment)
         return out
+    }
+
+    /// The TCP flows' throughput per window, in Gbit/s: over the whole window,
+    /// then per 1 ms slot the median, the 10th percentile and the worst, and
+    /// the window's throughput against the first (idle) window's: the
+    /// seeds' "9.5 → 2 Gbps" in one row.
+    static func flowTable(_ runs: [(label: String, flows: [FlowRecord])]) -> String {
+        var table = Table(title: "\nTCP over loopback per window (Gbit/s; p50, p10, worst of the 1 ms slots)",
+                          headers: ["run", "flow", "cpu", "window", "slots", "Gbit/s", "p50", "p10", "worst", "vs idle"])
+        for (label, flows) in runs {
+            for flow in flows {
+                let reference = flow.windows.first?.meanRate
+                for window in flow.windows {
+                    let sorted = window.rates.sorted()
+                    let p = Percentiles(sorted: sorted)
+                    let p10 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, sorted.count / 10)]
+                    let gbit = { (bytesPerSecond: Double?) in bytesPerSecond.map { Format.fixed($0 * 8 / 1e9, 2) } ?? "-" }
+                    table.add([label, flow.flow, "\(flow.cpu)", window.name, "\(sorted.count)", gbit(window.meanRate), gbit(sorted.isEmpty ? nil : p.p50), gbit(p10),
+                               gbit(sorted.first), reference.flatMap { ref in window.meanRate.map { ref == 0 ? "-" : Format.fixed($0 / ref, 3) } } ?? "-"])
+                }
+            }
+        }
+        return table.rows.isEmpty ? "" : table.render()
     }
 }

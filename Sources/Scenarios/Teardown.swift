@@ -21,6 +21,10 @@ public struct TeardownConfig: Sendable {
     public var thresholdMicros: Double = 20
     /// Seconds of each baseline window (probe alone; probe beside a busy thread).
     public var baselineSeconds: Double = 0.5
+    /// What shares the CPU with the teardown: the probe, a TCP flow, or both.
+    public var victim: VictimKind = .probe
+    /// A second TCP flow on this CPU, as a control (with a TCP victim).
+    public var controlCPU: Int?
 
     public init() {}
 }
@@ -50,7 +54,12 @@ public struct TeardownRun: Sendable {
     public let populateTracepoints: [String: Int64]?
     public let residentBytes: Int64
     public let steps: [TeardownStep]
+    /// The probe's gaps per window (empty without a probe).
     public let windows: [ProbeWindow]
+    /// The TCP flows (victim, control) per window; empty without a TCP victim.
+    public let flows: [FlowRecord]
+    /// Why there is no TCP victim where one was asked for.
+    public let victimNote: String?
     public let probeLoops: UInt64
     public let probeOverflowed: Bool
     public let problem: String?
@@ -78,7 +87,11 @@ public enum TeardownScenario {
         try Resources.requireRAM(config.memory, for: "--memory", fix: "lower --memory")
         guard config.thresholdMicros > 0 else { throw ConfigError("--threshold must be positive") }
         guard config.baselineSeconds > 0, config.baselineSeconds <= 60 else { throw ConfigError("--baseline must be between 0 and 60 seconds") }
-        if let cpu = config.cpu { try PinPlan.checkCPUs([cpu]) }
+        try PinPlan.checkCPUs([config.cpu, config.controlCPU].compactMap { $0 })
+        if config.controlCPU != nil && !config.victim.tcp { throw ConfigError("--control-cpu runs a second TCP flow: it needs --victim tcp or both") }
+        if let control = config.controlCPU, control == config.cpu ?? Resources.onlineCPUs - 1 {
+            throw ConfigError("--control-cpu \(control) is the CPU under test; give another")
+        }
     }
 
     public static func run(_ config: TeardownConfig) throws -> TeardownResult {
@@ -138,11 +151,13 @@ public enum TeardownScenario {
         let residentBytes = HostMemory.residentBytes()
         guard populated.ending.problem == nil, !populated.ending.interrupted else {
             return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
-                               steps: [], windows: [], probeLoops: 0, probeOverflowed: false,
+                               steps: [], windows: [], flows: [], victimNote: nil, probeLoops: 0, probeOverflowed: false,
                                problem: populated.ending.problem, interrupted: populated.ending.interrupted)
         }
-        let probe = GapProbe(threshold: UInt64(config.thresholdMicros * 1000)) { Stopwatch.now() }
-        try probe.start(cpu: cpu)
+        let probe = config.victim.probe ? GapProbe(threshold: UInt64(config.thresholdMicros * 1000)) { Stopwatch.now() } : nil
+        try probe?.start(cpu: cpu)
+        // The flows start before the windows; the teardown's length is not known, so their slots cover ten minutes.
+        let flows = VictimFlows(kind: config.victim, cpu: cpu, controlCPU: config.controlCPU, seconds: 2 * config.baselineSeconds + 600)
         let baseline = UInt64(config.baselineSeconds * 1e9)
         // Everything below runs on a thread pinned to the probe's CPU.
         let worker = try JoinableThread(pinTo: cpu) {
@@ -152,19 +167,22 @@ public enum TeardownScenario {
                 while Stopwatch.now() < end {}
             }
             remains.window("teardown") {
+                if InjectedFault.on(.victimStopsCounting) { flows.ignore(true) }
                 switch order {
                 case .vmFirst: remains.destroyVM(); remains.unmapMemory()
                 case .memoryFirst: remains.unmapMemory(); remains.destroyVM()
                 }
+                flows.ignore(false)
             }
         }
         worker.join()
-        probe.stop()
+        probe?.stop()
         return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
                            steps: remains.steps,
-                           windows: remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
-                                                                      gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) },
-                           probeLoops: probe.loopCount, probeOverflowed: probe.overflowed, problem: nil, interrupted: false)
+                           windows: probe.map { probe in remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
+                                                                                          gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) } } ?? [],
+                           flows: flows.records(remains.windows), victimNote: flows.note,
+                           probeLoops: probe?.loopCount ?? 0, probeOverflowed: probe?.overflowed ?? false, problem: nil, interrupted: false)
     }
 
     /// Every vCPU writes every page of its share once; the vCPU threads have
@@ -206,11 +224,16 @@ extension TeardownResult: ExperimentResult {
                 metrics.append(Metric("probe_gap_seconds", "Gaps of a probe thread on the teardown's CPU (value: median)", unit: .seconds, better: .lower,
                                       labels: ["order": order, "window": window.name], distribution: Distribution(samples: window.gaps)))
             }
+            for flow in run.flows {
+                metrics += flow.metrics(["order": order])
+                checks += flow.checks("\(order): ")
+            }
             checks += descriptorChecks(run)
         }
         return Experiment(experiment: "teardown", config: [
             "vcpus": "\(config.vcpus)", "memory_bytes": "\(config.memory)", "backing": config.backing.rawValue,
             "threshold_seconds": "\(config.thresholdMicros / 1e6)", "orders": config.orders.map(\.rawValue).joined(separator: ","),
+            "victim": config.victim.rawValue,
         ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
     }
 

@@ -31,6 +31,8 @@ struct TeardownCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "The CPU shared by the teardown and the probe (default: the last online CPU).", transform: Bounded.int("--cpu", 0...4095)) var cpu: Int?
     @Option(parsing: .unconditional, help: "Record probe gaps longer than this many microseconds.", transform: Bounded.double("--threshold", 0.01...1_000_000, unit: "µs")) var threshold = TeardownConfig().thresholdMicros
     @Option(parsing: .unconditional, help: "Seconds of each baseline window.", transform: Bounded.double("--baseline", 0.001...60, unit: "seconds")) var baseline = TeardownConfig().baselineSeconds
+    @Option(help: "What shares the CPU with the teardown: probe (a thread recording its gaps), tcp (a bulk TCP flow over loopback), both.") var victim: VictimKind = .probe
+    @Option(parsing: .unconditional, help: "With a TCP victim: a second flow on this CPU, as a control.", transform: Bounded.int("--control-cpu", 0...4095)) var controlCpu: Int?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -42,9 +44,15 @@ struct TeardownCommand: ParsableCommand {
         config.cpu = cpu
         config.thresholdMicros = threshold
         config.baselineSeconds = baseline
+        config.victim = victim
+        config.controlCPU = controlCpu
         let result = try TeardownScenario.run(config)
         try Output.experiment("teardown", result, detail: TeardownSummary(result), options: output) { TeardownReport.text(result) }
     }
+}
+
+extension VictimKind: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 
 extension TeardownOrder: ExpressibleByArgument {

@@ -1,6 +1,7 @@
 import Foundation
 import Guests
 import KVM
+import TestSupport
 import Testing
 @testable import Report
 @testable import Scenarios
@@ -96,5 +97,64 @@ struct TeardownTests {
         let busy = try #require(run.windows.first { $0.name == "busy" })
         #expect(!busy.gaps.isEmpty)
         #expect((run.populateStats?["pf_fixed"] ?? 0) > 0)
+    }
+}
+
+/// teardown's TCP victim: a bulk flow over loopback on the teardown's CPU.
+/// Its throughput is measured in every window and every byte it read lands
+/// in a slot; the fault that stops its receiver counting is caught.
+@Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
+struct TCPVictimTests {
+    func config(_ victim: VictimKind) -> TeardownConfig {
+        var config = TeardownConfig()
+        config.vcpus = 1
+        config.memory = 64 << 20
+        config.orders = [.vmFirst]
+        config.baselineSeconds = 0.2
+        config.victim = victim
+        return config
+    }
+
+    @Test func theFlowIsMeasuredInEveryWindowAndItsSlotsAddUp() throws {
+        let result = try TeardownScenario.run(config(.tcp))
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
+        let run = try #require(result.runs.first)
+        #expect(run.victimNote == nil)
+        #expect(run.windows.isEmpty && run.probeLoops == 0)  // no probe beside a TCP victim alone
+        let flow = try #require(run.flows.first)
+        #expect(flow.flow == "victim" && flow.cpu == result.cpu)
+        #expect(flow.windows.map(\.name) == ["idle", "busy", "teardown"])
+        #expect(flow.windows.allSatisfy { $0.slotBytes.reduce(0, +) > 0 }, "\(flow.windows.map { $0.slotBytes.reduce(0, +) })")
+        #expect(flow.bytesReceived > 0 && flow.bytesCounted == flow.bytesReceived)
+        for window in ["idle", "busy", "teardown"] {
+            #expect(result.experiment.metric("tcp_throughput_bytes_per_second{flow=victim,order=vm-first,window=\(window)}")?.distribution?.count ?? 0 > 0)
+        }
+        #expect(result.experiment.metric("tcp_throughput_ratio{flow=victim,order=vm-first,window=idle}")?.value == 1)
+    }
+
+    @Test func bothReportsTheProbeAndTheFlowAndAControlFlow() throws {
+        var both = config(.both)
+        both.cpu = 1
+        both.controlCPU = 0
+        let result = try TeardownScenario.run(both)
+        let run = try #require(result.runs.first)
+        #expect(run.probeLoops > 0 && run.windows.count == 3)
+        #expect(run.flows.map(\.flow) == ["victim", "control"] && run.flows.map(\.cpu) == [1, 0])
+        let text = TeardownReport.text(result)
+        #expect(text.contains("TCP over loopback per window") && text.contains("The probe's gaps"))
+    }
+
+    @Test func aReceiverThatStopsCountingIsCaught() throws {
+        let result = try CLI.run(["teardown", "-v", "1", "--memory", "64m", "--baseline", "0.2", "--order", "vm-first", "--victim", "tcp", "--json"],
+                                 environment: [InjectedFault.variable: InjectedFault.victimStopsCounting.rawValue])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stdout.contains("its slots add up to the bytes received") && result.stdout.contains("checks_failed"))
+    }
+
+    @Test(arguments: [(["--control-cpu", "0"], "needs --victim tcp"), (["--victim", "tcp", "--cpu", "1", "--control-cpu", "1"], "the CPU under test"),
+                      (["--victim", "loud"], "victim")])
+    func badVictimFlagsAreUsageErrors(flags: [String], mentions: String) throws {
+        let result = try CLI.run(["teardown", "-v", "1", "--memory", "8m"] + flags)
+        #expect(result.status == 2 && result.stderr.contains(mentions), "\(result.stderr)")
     }
 }

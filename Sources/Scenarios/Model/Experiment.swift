@@ -26,6 +26,7 @@ public enum MetricUnit: String, Codable, Sendable {
     case seconds, bytes, pages, count, ratio
     case perSecond = "per_second"
     case pagesPerSecond = "pages_per_second"
+    case bytesPerSecond = "bytes_per_second"
 }
 
 /// A distribution as the model keeps it: exact summary figures over every
