@@ -48,6 +48,8 @@ public enum JitterReport {
         }
         let keys = ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_taken", "exits"]
         out += statsTable("\nKVM stats per phase", keys: keys, columns: summary.phases.map { ($0.name, $0.stats) })
+        out += VictimReport.flowTable([("jitter", result.flows)])
+        if let note = result.victimNote { out += "\n\(note)\n" }
         if summary.lostStalls > 0 { out += "\n\(summary.lostStalls) stalls were overwritten in the guests' rings before the host read them\n" }
         out += ExperimentFooter.text(result.experiment)
         return out

@@ -96,32 +96,9 @@ public enum TeardownReport {
         }
         if kind.probe { out += gaps.render() }
         if summary.runs.contains(where: \.probeOverflowed) { out += "the probe's gap buffer filled; later gaps went unrecorded\n" }
-        out += flowTable(summary.runs.map { ($0.order, $0.flows) })
+        out += VictimReport.flowTable(summary.runs.map { ($0.order, $0.flows) })
         for note in Set(summary.runs.compactMap(\.victimNote)) { out += "\n\(note); the probe alone measured\n" }
         out += ExperimentFooter.text(result.experiment)
         return out
-    }
-
-    /// The TCP flows' throughput per window, in Gbit/s: over the whole window,
-    /// then per 1 ms slot the median, the 10th percentile and the worst, and
-    /// the window's throughput against the first (idle) window's: the
-    /// seeds' "9.5 → 2 Gbps" in one row.
-    static func flowTable(_ runs: [(label: String, flows: [FlowRecord])]) -> String {
-        var table = Table(title: "\nTCP over loopback per window (Gbit/s; p50, p10, worst of the 1 ms slots)",
-                          headers: ["run", "flow", "cpu", "window", "slots", "Gbit/s", "p50", "p10", "worst", "vs idle"])
-        for (label, flows) in runs {
-            for flow in flows {
-                let reference = flow.windows.first?.meanRate
-                for window in flow.windows {
-                    let sorted = window.rates.sorted()
-                    let p = Percentiles(sorted: sorted)
-                    let p10 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, sorted.count / 10)]
-                    let gbit = { (bytesPerSecond: Double?) in bytesPerSecond.map { Format.fixed($0 * 8 / 1e9, 2) } ?? "-" }
-                    table.add([label, flow.flow, "\(flow.cpu)", window.name, "\(sorted.count)", gbit(window.meanRate), gbit(sorted.isEmpty ? nil : p.p50), gbit(p10),
-                               gbit(sorted.first), reference.flatMap { ref in window.meanRate.map { ref == 0 ? "-" : Format.fixed($0 / ref, 3) } } ?? "-"])
-                }
-            }
-        }
-        return table.rows.isEmpty ? "" : table.render()
     }
 }

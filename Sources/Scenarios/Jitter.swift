@@ -45,8 +45,16 @@ public struct JitterConfig: Sendable {
     /// Also probe the host: a thread pinned to this CPU records its own
     /// scheduling gaps (the "other tasks" memslot changes disturb).
     public var hostProbeCPU: Int?
+    /// probe: the host probe where one is asked for (--host-probe); tcp: a
+    /// bulk TCP flow over loopback on vCPU 0's CPU; both: the two.
+    public var victim: VictimKind = .probe
+    /// With a TCP victim: a second flow on this CPU, as a control.
+    public var controlCPU: Int?
 
     public init() {}
+
+    /// The CPU the TCP victim shares: vCPU 0's (the first of the pin list).
+    public var victimCPU: Int? { pin.first }
 }
 
 /// A gap the probe recorded: host TSC at its end, and its length in cycles.
@@ -114,6 +122,9 @@ public struct JitterResult: Sendable {
     public let finalTouches: [UInt64]
 
     public var phases: [JitterPhase] { [baseline, churn].compactMap { $0 } }
+    /// The TCP flows per phase (victim, control), and why there is none where one was asked for.
+    public let flows: [FlowRecord]
+    public let victimNote: String?
 }
 
 public enum JitterScenario {
@@ -128,6 +139,15 @@ public enum JitterScenario {
         }
         _ = try PinPlan(config.pin, vcpus: config.vcpus)
         if let cpu = config.hostProbeCPU { try PinPlan.checkCPUs([cpu]) }
+        if config.victim.tcp && config.victimCPU == nil {
+            throw ConfigError("--victim \(config.victim.rawValue) runs its TCP flow on vCPU 0's CPU: pin the vCPUs with -c")
+        }
+        if config.victim == .both && config.hostProbeCPU == nil { throw ConfigError("--victim both needs --host-probe CPU for the probe") }
+        if config.controlCPU != nil && !config.victim.tcp { throw ConfigError("--control-cpu runs a second TCP flow: it needs --victim tcp or both") }
+        if let control = config.controlCPU {
+            try PinPlan.checkCPUs([control])
+            if control == config.victimCPU { throw ConfigError("--control-cpu \(control) is the CPU under test (vCPU 0's); give another") }
+        }
     }
 
     public static func run(_ config: JitterConfig) throws -> JitterResult {
@@ -194,9 +214,14 @@ final class JitterRun {
         if let probe = hostProbe, let cpu = config.hostProbeCPU { try probe.start(cpu: cpu) }
         defer { hostProbe?.stop() }
         try runner.start(pin: pins.vcpus)
+        // The victim flows start before the phases and stop after them.
+        let flows = VictimFlows(kind: config.victim, cpu: config.victimCPU ?? 0, controlCPU: config.controlCPU,
+                                seconds: config.warmup + 2 * config.duration + 60)
+        defer { flows.stop() }
         warmUp()
         let baseline = measure("baseline", churn: false)
         let churn = running ? measure("churn", churn: true) : nil
+        let flowRecords = flows.records(windows)
         for index in machine.vcpus.indices { machine.mailbox(index)[MB_COMMAND] = 1 }
         let outcomes = runner.wait(timeout: 30)
         var problems = [outcomes.runProblem, churner.failure].compactMap { $0 }
@@ -206,8 +231,11 @@ final class JitterRun {
             zapAllQuirk: config.noZapAll ? "disabled (--no-zap-all)" : "on (kernel default)", realtime: realtime,
             baseline: baseline, churn: churn, lostStalls: collector.lost, interrupted: outcomes.worst == .interrupted, problems: problems,
             finalLoops: collector.loops(), finalBucketSums: collector.buckets().map { $0.reduce(0, &+) },
-            finalTouches: machine.vcpus.indices.map(collector.touches))
+            finalTouches: machine.vcpus.indices.map(collector.touches), flows: flowRecords, victimNote: flows.note)
     }
+
+    /// Each phase's span in Stopwatch.now() nanoseconds, for the victim flows.
+    private var windows: [(name: String, start: UInt64, end: UInt64)] = []
 
     /// Every vCPU faults its working set in and settles.
     private func warmUp() {
@@ -242,6 +270,7 @@ final class JitterRun {
             Stopwatch.sleep(until: min(end, churn ? next : now + 20_000_000))
         }
         let stop = HostTSC.now()
+        windows.append((name, startNanos, Stopwatch.now()))
         collector.drain()
         let seconds = Double(Stopwatch.now() - startNanos) / 1e9
         let record = timer.end(name, since: before, seconds: seconds)
@@ -305,12 +334,13 @@ extension JitterResult: ExperimentResult {
             CheckRecord("working-set touches equal probe loops", passed: finalLoops == finalTouches,
                         expected: "\(finalLoops.reduce(0, &+))", observed: "\(finalTouches.reduce(0, &+))"),
             CheckRecord.equal("no stall lost from the guests' rings", expected: 0, observed: lostStalls),
-        ]
+        ] + flows.flatMap { $0.checks("") }
+        metrics += flows.flatMap { $0.metrics([:]) }
         return Experiment(experiment: "jitter", config: [
             "vcpus": "\(config.vcpus)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
             "rate": "\(config.rate)", "op": config.operation.rawValue, "threshold_seconds": "\(config.thresholdMicros / 1e6)",
             "zap_all": config.noZapAll ? "off" : "on", "window_seconds": "\(config.windowMicros / 1e6)",
-            "host_probe_cpu": config.hostProbeCPU.map(String.init) ?? "none",
+            "host_probe_cpu": config.hostProbeCPU.map(String.init) ?? "none", "victim": config.victim.rawValue,
         ], metrics: metrics, phases: phases.map { PhaseRecord(name: $0.name, seconds: analysis.seconds($0.endTSC &- $0.startTSC), stats: $0.stats, tracepoints: $0.tracepoints) },
            checks: checks, problems: problems, interrupted: interrupted)
     }

@@ -37,6 +37,8 @@ struct JitterCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Also probe the host: a thread pinned to CPU records its own gaps, reported and attributed like the vCPUs' stalls.", valueName: "CPU"),
             transform: Bounded.int("--host-probe", 0...4095)) var hostProbe: Int?
     @Option(help: "Write every stall and operation to this CSV file.") var events: String?
+    @Option(help: "What shares vCPU 0's CPU (pin with -c): probe (only with --host-probe), tcp (a bulk TCP flow over loopback), both (with --host-probe).") var victim: VictimKind = .probe
+    @Option(parsing: .unconditional, help: "With a TCP victim: a second flow on this CPU, as a control.", transform: Bounded.int("--control-cpu", 0...4095)) var controlCpu: Int?
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -53,6 +55,8 @@ struct JitterCommand: ParsableCommand {
         config.pin = pin?.cpus ?? []
         config.realtime = rt
         config.hostProbeCPU = hostProbe
+        config.victim = victim
+        config.controlCPU = controlCpu
         if let events, !HostFiles.canCreate(events) {
             throw ConfigError("cannot write \(events): its directory is missing or not writable")
         }

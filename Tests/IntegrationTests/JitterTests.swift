@@ -101,6 +101,21 @@ struct JitterTests {
         #expect(without.phases.allSatisfy(\.hostStalls.isEmpty) && without.experiment.metric("host_stalls{phase=churn}") == nil)
     }
 
+    /// A TCP flow on vCPU 0's CPU through the baseline and the churn: bytes
+    /// in both phases, every one of them in a slot, and the table shows it.
+    @Test func aTCPVictimBesideVCPU0IsMeasuredInBothPhases() throws {
+        let result = try JitterScenario.run(config { $0.vcpus = 1; $0.pin = [1]; $0.duration = 0.3; $0.victim = .tcp; $0.controlCPU = 0 })
+        #expect(result.experiment.status == .ok, "\(result.experiment.problems) \(result.experiment.checks.filter { !$0.passed })")
+        #expect(result.flows.map(\.flow) == ["victim", "control"] && result.flows.map(\.cpu) == [1, 0])
+        for flow in result.flows {
+            #expect(flow.windows.map(\.name) == ["baseline", "churn"])
+            #expect(flow.windows.allSatisfy { $0.slotBytes.reduce(0, +) > 0 } && flow.bytesCounted == flow.bytesReceived)
+        }
+        #expect(result.experiment.metric("tcp_throughput_ratio{flow=victim,window=baseline}")?.value == 1)
+        #expect(JitterReport.text(result).contains("TCP over loopback per window"))
+        #expect(throws: ConfigError.self) { try JitterScenario.validate(config { $0.victim = .tcp }) }  // no pin: no CPU under test
+    }
+
     @Test func csvIsOrderedAndMatchesTheSummary() throws {
         let result = try JitterScenario.run(config())
         let summary = JitterSummary(result)
