@@ -10,8 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
 setting ROUNDS 5 1 1000
-OUT=bench/out/check-reference
-rm -rf "$OUT" && mkdir -p "$OUT"
+fresh_out check-reference
 SELFTEST=$(bash bench/build-selftest.sh dirty_log_test)
 CHECKS=(dirty_ring_full_cpl0 dirty_ring_full_cpl3 concurrent_harvest_ring_smallest_cpl0)
 

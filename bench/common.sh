@@ -17,6 +17,12 @@ setting() {
     printf -v "$name" '%d' "$((10#$value))"
 }
 
+# fresh_out NAME: OUT becomes an empty bench/out/NAME for this script's files.
+fresh_out() {
+    OUT=bench/out/$1
+    rm -rf "$OUT" && mkdir -p "$OUT"
+}
+
 # build_c NAME [FLAGS...]: bench/NAME.c into $OUT/NAME, unless that binary is
 # newer than its sources (make bench runs several scripts that use it).
 build_c() {

@@ -14,8 +14,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 setting COMPARES 10 1 1000
 setting EFFECTS 3 0 1000
-OUT=bench/out/compare-aa
-rm -rf "$OUT" && mkdir -p "$OUT"
+fresh_out compare-aa
 
 declare -A CONFIGS=(
     [jitter]="jitter -v 2 --duration 1 --warmup 0.3"

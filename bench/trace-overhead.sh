@@ -8,8 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/common.sh
 setting ROUNDS 7 2 1000
-OUT=bench/out/trace-overhead
-rm -rf "$OUT" && mkdir -p "$OUT"
+fresh_out trace-overhead
 echo "== exit round trip (CPL3), --no-trace against the default tracepoints"
 "$KVMLAB" compare exit-latency -n 100000 --rounds "$ROUNDS" --a '--no-trace' --b '' --quiet | tee "$OUT/exit-latency.txt"
 echo "== exit round trip (CPL0: every emulated instruction fires kvm_emulate_insn)"

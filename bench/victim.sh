@@ -11,8 +11,7 @@ cd "$(dirname "$0")/.."
 source bench/common.sh
 setting ROUNDS 5 1 1000
 setting CPU $(( $(nproc) - 1 )) 0 4095
-OUT=bench/out/victim
-rm -rf "$OUT" && mkdir -p "$OUT"
+fresh_out victim
 command -v iperf3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null; }
 
 echo "== 1. idle throughput on CPU $CPU: kvmlab's victim against iperf3 (single stream, both ends on CPU $CPU)"
