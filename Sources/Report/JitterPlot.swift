@@ -28,7 +28,7 @@ public enum JitterPlot {
         let histograms = ModelPlot.Panel { svg, frame in drawHistograms(&svg, frame, result, analysis) }
         let summary = Experiment(experiment: experiment.experiment, config: experiment.config, metrics: [], phases: experiment.phases,
                                  checks: experiment.checks, problems: experiment.problems, interrupted: experiment.status == .interrupted)
-        return ModelPlot.svg(summary, host: host, extra: [timeline, cdf, histograms],
+        return ModelPlot.svg(summary, host: host, extra: [timeline] + VictimPlot.panels([("jitter", result.flows)]) + [cdf, histograms],
                              title: "\(result.config.vcpus) vCPUs, \(result.config.operation.rawValue) at \(Int(result.config.rate))/s, SLOT_ZAP_ALL \(result.zapAllQuirk)")
     }
 

@@ -67,6 +67,16 @@ public struct TeardownSummary: Encodable, Sendable {
 }
 
 public enum TeardownReport {
+    /// The model's picture, with the TCP flows over time in front where
+    /// there were any (the step boundary marked in the teardown window).
+    public static func svg(_ result: TeardownResult, host: HostFingerprint) -> String {
+        let flows = VictimPlot.panels(result.runs.map { ($0.order.rawValue, $0.flows) }) { order, window in
+            guard window == "teardown", let run = result.runs.first(where: { $0.order.rawValue == order }), run.steps.count == 2 else { return [] }
+            return [(run.steps[0].seconds, run.steps[1].name.hasPrefix("unmap") ? "unmap" : "destroy VM")]
+        }
+        return ModelPlot.svg(result.experiment, host: host, extra: flows)
+    }
+
     public static func text(_ result: TeardownResult) -> String {
         let summary = TeardownSummary(result)
         let kind = result.config.victim

@@ -47,7 +47,8 @@ struct TeardownCommand: ParsableCommand {
         config.victim = victim
         config.controlCPU = controlCpu
         let result = try TeardownScenario.run(config)
-        try Output.experiment("teardown", result, detail: TeardownSummary(result), options: output) { TeardownReport.text(result) }
+        try Output.experiment("teardown", result, detail: TeardownSummary(result), options: output,
+                              picture: { TeardownReport.svg(result, host: $0) }) { TeardownReport.text(result) }
     }
 }
 

@@ -35,6 +35,8 @@ struct PictureTests {
         ["populate", "-v", "1", "-b", "8m"],
         ["root-reload", "--dirtiers", "1", "--working-set", "1m", "--duration", "0.2"],
         ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.02"],
+        ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.1", "--victim", "tcp", "--cpu", "1", "--control-cpu", "0"],
+        ["jitter", "-v", "1", "-c", "1", "--duration", "0.3", "--warmup", "0.1", "--victim", "tcp"],
         ["compare", "exit-latency", "-n", "2000", "--rounds", "2", "--a", "", "--b", "--cpl 0"],
     ])
     func everyCommandDrawsAReadablePicture(arguments: [String]) throws {
