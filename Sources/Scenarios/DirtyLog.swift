@@ -269,7 +269,7 @@ extension DirtyLogResult: ExperimentResult {
         if iterations.contains(where: { $0.clearSeconds != nil }) {
             metrics.append(perIteration("clear_dirty_log_seconds", "Clear dirty log time", iterations.compactMap(\.clearSeconds)))
         }
-        return Experiment(experiment: "dirty-log", config: configDescription, metrics: metrics, phases: phases,
+        return Experiment(.dirtyLog, config: configDescription, metrics: metrics, phases: phases,
                           checks: checks, problems: problems, interrupted: interrupted)
     }
 

@@ -42,7 +42,7 @@ extension ExitLatencyResult: ExperimentResult {
         let checks = guestExits.enumerated().map { vcpu, exits in
             CheckRecord.equal("vCPU \(vcpu) made every exit it was asked for", expected: UInt64(config.exits), observed: exits)
         }
-        return Experiment(experiment: "exit-latency", config: ["vcpus": "\(config.vcpus)", "exits": "\(config.exits)", "cpl": "\(config.cpl.rawValue)"],
+        return Experiment(.exitLatency, config: ["vcpus": "\(config.vcpus)", "exits": "\(config.exits)", "cpl": "\(config.cpl.rawValue)"],
                           metrics: metrics, phases: [PhaseRecord(name: "exits", seconds: seconds, stats: nil)], checks: outcomes.worst == .finished ? checks : [],
                           problems: [outcomes.runProblem].compactMap { $0 }, interrupted: outcomes.worst == .interrupted)
     }

@@ -336,7 +336,7 @@ extension JitterResult: ExperimentResult {
             CheckRecord.equal("no stall lost from the guests' rings", expected: 0, observed: lostStalls),
         ] + flows.flatMap { $0.checks("") }
         metrics += flows.flatMap { $0.metrics([:]) }
-        return Experiment(experiment: "jitter", config: [
+        return Experiment(.jitter, config: [
             "vcpus": "\(config.vcpus)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
             "rate": "\(config.rate)", "op": config.operation.rawValue, "threshold_seconds": "\(config.thresholdMicros / 1e6)",
             "zap_all": config.noZapAll ? "off" : "on", "window_seconds": "\(config.windowMicros / 1e6)",

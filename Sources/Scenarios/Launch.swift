@@ -148,7 +148,7 @@ extension LaunchResult: ExperimentResult {
         case .finished, .interrupted: problem = []
         default: problem = [firstProblem ?? "a vCPU did not finish"]
         }
-        return Experiment(experiment: "run", config: ["guest": guest, "vcpus": "\(vcpus)", "memory_bytes": "\(memoryBytes)",
+        return Experiment(.run, config: ["guest": guest, "vcpus": "\(vcpus)", "memory_bytes": "\(memoryBytes)",
                                                       "backing": backing.rawValue, "cpl": "\(cpl)"],
                           metrics: metrics, phases: [PhaseRecord(name: "run", seconds: seconds, stats: statsDelta, tracepoints: tracepoints)],
                           checks: checks, problems: problem, interrupted: outcome == .interrupted)

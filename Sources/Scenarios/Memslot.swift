@@ -181,7 +181,7 @@ extension MemslotResult: ExperimentResult {
                 }
             }
         }
-        return Experiment(experiment: "memslot", config: [
+        return Experiment(.memslot, config: [
             "slots": config.slots.map(String.init) ?? "max", "memory_bytes": "\(config.memory)", "seconds": "\(config.seconds)",
             "zap_all": config.noZapAll ? "off" : "on", "tests": config.tests.map(\.rawValue).joined(separator: ","),
         ], metrics: metrics, phases: runs.map { PhaseRecord(name: "\($0.test.rawValue) run \($0.run)", seconds: $0.loopSeconds, stats: $0.stats, tracepoints: $0.tracepoints) },

@@ -158,7 +158,7 @@ extension PopulateResult: ExperimentResult {
                 if let step { phases.append(PhaseRecord(name: "\(mode.mode.rawValue) \(name)", seconds: step.seconds, stats: step.stats, tracepoints: step.tracepoints)) }
             }
         }
-        return Experiment(experiment: "populate", config: [
+        return Experiment(.populate, config: [
             "vcpus": "\(config.vcpus)", "bytes_per_vcpu": "\(config.bytesPerVCPU)", "backing": config.backing.rawValue,
             "modes": config.modes.map(\.rawValue).joined(separator: ","),
         ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)

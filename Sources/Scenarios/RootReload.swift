@@ -135,7 +135,7 @@ extension RootReloadResult: ExperimentResult {
         let checks = toggling.map { [CheckRecord("the CPL0 vCPU toggled CR0.WP (each read back by the guest)", passed: $0.toggles > 0,
                                                  expected: "> 0 toggles", observed: "\($0.toggles)")] } ?? []
         let phases = [baseline, toggling].compactMap { $0 }.map { PhaseRecord(name: $0.name, seconds: $0.seconds, stats: $0.togglerStats, tracepoints: $0.tracepoints) }
-        return Experiment(experiment: "root-reload", config: [
+        return Experiment(.rootReload, config: [
             "dirtiers": "\(config.dirtiers)", "working_set_bytes": "\(config.workingSet)", "duration_seconds": "\(config.duration)",
         ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
     }

@@ -230,7 +230,7 @@ extension TeardownResult: ExperimentResult {
             }
             checks += descriptorChecks(run)
         }
-        return Experiment(experiment: "teardown", config: [
+        return Experiment(.teardown, config: [
             "vcpus": "\(config.vcpus)", "memory_bytes": "\(config.memory)", "backing": config.backing.rawValue,
             "threshold_seconds": "\(config.thresholdMicros / 1e6)", "orders": config.orders.map(\.rawValue).joined(separator: ","),
             "victim": config.victim.rawValue,

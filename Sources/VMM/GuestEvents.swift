@@ -72,7 +72,7 @@ public struct ExceptionReport: Sendable, Equatable, CustomStringConvertible {
 func hex(_ value: UInt64) -> String { String(value, radix: 16) }
 
 extension String {
-    func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    public func padding(_ width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
     func leftPadded(_ width: Int, with fill: Character = "0") -> String {
         count >= width ? self : String(repeating: fill, count: width - count) + self
     }

@@ -20,34 +20,35 @@ public struct GuestImage: Sendable {
         self.init(name: name, bytes: Array(UnsafeBufferPointer(start: blob.start, count: count)), marker: Int(blob.marker))
     }
 
-    /// The built-in guests, by the names `kvmlab run --guest` accepts.
-    public static let builtins: [String: String] = [
-        "hello": "prints a greeting per vCPU on the serial port and finishes",
-        "memstress": "dirties (or reads) one word per page of its region each pass",
-        "spin": "loops forever with no exits (for watchdog tests)",
-        "fault": "reads an unmapped address and takes a #PF",
-        "jitter": "the jitter probe: times every loop with rdtsc, no exits (see kvmlab jitter)",
-        "ping": "exits to the host in a loop, once per --iterations (exit round trips)",
-        "passes": "the pass worker: idles until the host asks it through the mailbox to write or verify a region (driven by memslot, populate, teardown)",
-        "dirtier": "writes random pages without pause, stamped with the host's generation (kvmlab check's concurrent harvest)",
-        "triple": "clears the IDT and executes UD2: a triple fault (KVM_EXIT_SHUTDOWN)",
-        "crwp": "root-reload's guest: toggles CR0.WP at CPL0 when its mailbox says so, else a pass worker (driven by root-reload)",
+    /// A built-in guest: the name `kvmlab run --guest` takes, what it does,
+    /// and its code (guest/NAME.S, declared by one KVMLAB_GUEST line in guests.h).
+    public struct Builtin: Sendable {
+        public let name: String
+        public let summary: String
+        let blob: @Sendable () -> kvmlab_guest_blob
+    }
+
+    /// Every built-in guest, each named once.
+    public static let catalog: [Builtin] = [
+        Builtin(name: "hello", summary: "prints a greeting per vCPU on the serial port and finishes", blob: kvmlab_guest_hello),
+        Builtin(name: "memstress", summary: "dirties (or reads) one word per page of its region each pass", blob: kvmlab_guest_memstress),
+        Builtin(name: "spin", summary: "loops forever with no exits (for watchdog tests)", blob: kvmlab_guest_spin),
+        Builtin(name: "fault", summary: "reads an unmapped address and takes a #PF", blob: kvmlab_guest_fault),
+        Builtin(name: "jitter", summary: "the jitter probe: times every loop with rdtsc, no exits (see kvmlab jitter)", blob: kvmlab_guest_jitter),
+        Builtin(name: "ping", summary: "exits to the host in a loop, once per --iterations (exit round trips)", blob: kvmlab_guest_ping),
+        Builtin(name: "passes", summary: "the pass worker: idles until the host asks it through the mailbox to write or verify a region (driven by memslot, populate, teardown)",
+                blob: kvmlab_guest_passes),
+        Builtin(name: "dirtier", summary: "writes random pages without pause, stamped with the host's generation (kvmlab check's concurrent harvest)", blob: kvmlab_guest_dirtier),
+        Builtin(name: "triple", summary: "clears the IDT and executes UD2: a triple fault (KVM_EXIT_SHUTDOWN)", blob: kvmlab_guest_triple),
+        Builtin(name: "crwp", summary: "root-reload's guest: toggles CR0.WP at CPL0 when its mailbox says so, else a pass worker (driven by root-reload)",
+                blob: kvmlab_guest_crwp),
     ]
 
+    /// The built-in guests' names and what each does.
+    public static var builtins: [String: String] { Dictionary(uniqueKeysWithValues: catalog.map { ($0.name, $0.summary) }) }
+
     public static func builtin(_ name: String) -> GuestImage? {
-        switch name {
-        case "hello": return GuestImage(name: name, blob: kvmlab_guest_hello())
-        case "memstress": return GuestImage(name: name, blob: kvmlab_guest_memstress())
-        case "spin": return GuestImage(name: name, blob: kvmlab_guest_spin())
-        case "fault": return GuestImage(name: name, blob: kvmlab_guest_fault())
-        case "ping": return GuestImage(name: name, blob: kvmlab_guest_ping())
-        case "jitter": return GuestImage(name: name, blob: kvmlab_guest_jitter())
-        case "passes": return GuestImage(name: name, blob: kvmlab_guest_passes())
-        case "crwp": return GuestImage(name: name, blob: kvmlab_guest_crwp())
-        case "triple": return GuestImage(name: name, blob: kvmlab_guest_triple())
-        case "dirtier": return GuestImage(name: name, blob: kvmlab_guest_dirtier())
-        default: return nil
-        }
+        catalog.first { $0.name == name }.map { GuestImage(name: name, blob: $0.blob()) }
     }
 
     static var exceptionStubs: GuestImage { GuestImage(name: "exceptions", blob: kvmlab_guest_exceptions()) }

@@ -46,7 +46,7 @@ struct CompareOptions {
     /// The experiment (live) or the documents and folders (offline), then its shared flags.
     var rest: [String] = []
 
-    static let experiments = ["run", "dirty-log", "jitter", "exit-latency", "memslot", "populate", "root-reload", "teardown"]
+    static var experiments: [String] { Registry.names }
 
     init(_ words: [String]) throws {
         var index = 0

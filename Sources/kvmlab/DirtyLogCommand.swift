@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct DirtyLogCommand: ParsableCommand {
+struct DirtyLogCommand: ExperimentCommand {
+    static let kind = ExperimentKind.dirtyLog
     static let configuration = CommandConfiguration(
-        commandName: "dirty-log",
-        abstract: "Dirty logging and huge-page splitting, as dirty_log_perf_test measures them, checked page by page.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         Phases: populate (every page written once), enable dirty logging, then per
         iteration: vCPUs dirty memory, the host gets the dirty log and clears it;
@@ -61,7 +62,7 @@ struct DirtyLogCommand: ParsableCommand {
         config.keepRunning = keepRunning
         config.waiting = waiting
         let result = try DirtyLogScenario.run(config)
-        try Output.experiment("dirty-log", result, options: output, picture: { DirtyLogPlot.svg(result, host: $0) }) { DirtyLogReport.text(result) }
+        try Output.experiment(Self.kind, result, options: output, picture: { DirtyLogPlot.svg(result, host: $0) }) { DirtyLogReport.text(result) }
     }
 }
 

@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct ExitLatencyCommand: ParsableCommand {
+struct ExitLatencyCommand: ExperimentCommand {
+    static let kind = ExperimentKind.exitLatency
     static let configuration = CommandConfiguration(
-        commandName: "exit-latency",
-        abstract: "Measure the userspace exit round trip: guest out -> host -> KVM_RUN.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         Examples:
           kvmlab exit-latency                      100000 exits on one vCPU at CPL3
@@ -28,6 +29,6 @@ struct ExitLatencyCommand: ParsableCommand {
         config.pin = pin?.cpus ?? []
         let result = try ExitLatencyScenario.run(config)
         let summary = ExitLatencySummary(result)
-        try Output.experiment("exit-latency", result, detail: summary, options: output) { summary.text + ExperimentFooter.text(result.experiment) }
+        try Output.experiment(Self.kind, result, detail: summary, options: output) { summary.text + ExperimentFooter.text(result.experiment) }
     }
 }

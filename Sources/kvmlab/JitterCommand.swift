@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct JitterCommand: ParsableCommand {
+struct JitterCommand: ExperimentCommand {
+    static let kind = ExperimentKind.jitter
     static let configuration = CommandConfiguration(
-        commandName: "jitter",
-        abstract: "Reproduce memslot-deletion jitter: vCPU stalls as a latency distribution.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         Every vCPU runs a CPL3 probe that times each loop with rdtsc and touches
         its working set, with no exits. After a warm-up the host measures a quiet
@@ -62,7 +63,7 @@ struct JitterCommand: ParsableCommand {
         }
         let result = try JitterScenario.run(config)
         if let events { try Output.file(events, quiet: output.quiet) { JitterReport.csv(result) } }
-        try Output.experiment("jitter", result, detail: JitterSummary(result), options: output,
+        try Output.experiment(Self.kind, result, detail: JitterSummary(result), options: output,
                               picture: { JitterPlot.svg(result, host: $0) }) { JitterReport.text(result) }
     }
 }

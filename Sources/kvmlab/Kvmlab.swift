@@ -14,16 +14,14 @@ struct Kvmlab: ParsableCommand {
           kvmlab run --image guest.bin --cpl 0 --timeout 5
 
         Experiments (each prints a table, or one JSON document with --json):
-          kvmlab exit-latency    kvmlab dirty-log    kvmlab jitter     kvmlab memslot
-          kvmlab teardown        kvmlab populate     kvmlab root-reload
+        \(Registry.helpList)
         Comparing: kvmlab compare EXPERIMENT ... --a 'FLAGS' --b 'FLAGS', or saved documents.
 
         Exit status: 0 success, 1 runtime error, 2 usage error; `run` adds
         3 guest failed, 4 guest fault, 5 timed out, 130 interrupted.
         """,
         version: Kvmlab.version,
-        subcommands: [InfoCommand.self, RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
-                      MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self, CompareCommand.self, CheckCommand.self])
+        subcommands: Registry.subcommands)
 }
 
 extension Kvmlab {

@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct MemslotCommand: ParsableCommand {
+struct MemslotCommand: ExperimentCommand {
+    static let kind = ExperimentKind.memslot
     static let configuration = CommandConfiguration(
-        commandName: "memslot",
-        abstract: "The memslot_perf_test experiments, with per-iteration and per-operation distributions.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         Each experiment runs in a fresh one-vCPU VM whose test memory is spread
         over many memslots; the host repeats its operation for --seconds while the
@@ -42,7 +43,7 @@ struct MemslotCommand: ParsableCommand {
         if !test.isEmpty { config.tests = test }
         config.noZapAll = noZapAll
         let result = try MemslotScenario.run(config)
-        try Output.experiment("memslot", result, detail: MemslotSummary(result), options: output) { MemslotReport.text(result) }
+        try Output.experiment(Self.kind, result, detail: MemslotSummary(result), options: output) { MemslotReport.text(result) }
     }
 }
 

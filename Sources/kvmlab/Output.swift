@@ -41,12 +41,12 @@ extension TraceCounters.Scope: ExpressibleByArgument {}
 /// Prints an experiment's result the one way every command does, and turns
 /// its status into the exit status.
 enum Output {
-    static func experiment<R: ExperimentResult, D: Encodable>(_ command: String, _ result: R, detail: D, options: OutputOptions,
+    static func experiment<R: ExperimentResult, D: Encodable>(_ kind: ExperimentKind, _ result: R, detail: D, options: OutputOptions,
                                                             picture: ((HostFingerprint) -> String)? = nil, text: () -> String) throws {
         let experiment = result.experiment
         let host = HostFingerprint.current()
         try publish(experiment, host: host, options: options, picture: picture)
-        Exit.output(options.json ? try JSONDocument(command: command, host: host, experiment: experiment, detail: detail).render() : text())
+        Exit.output(options.json ? try JSONDocument(command: kind.rawValue, host: host, experiment: experiment, detail: detail).render() : text())
         try Exit.check(experiment.status)
     }
 
@@ -73,8 +73,8 @@ enum Output {
     }
 
     /// Results that are their own JSON detail.
-    static func experiment<R: ExperimentResult & Encodable>(_ command: String, _ result: R, options: OutputOptions,
+    static func experiment<R: ExperimentResult & Encodable>(_ kind: ExperimentKind, _ result: R, options: OutputOptions,
                                                             picture: ((HostFingerprint) -> String)? = nil, text: () -> String) throws {
-        try experiment(command, result, detail: result, options: options, picture: picture, text: text)
+        try experiment(kind, result, detail: result, options: options, picture: picture, text: text)
     }
 }

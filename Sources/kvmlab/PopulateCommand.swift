@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct PopulateCommand: ParsableCommand {
+struct PopulateCommand: ExperimentCommand {
+    static let kind = ExperimentKind.populate
     static let configuration = CommandConfiguration(
-        commandName: "populate",
-        abstract: "How fast a VM's memory becomes usable: demand faults against three ways of populating it first.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         Each mode runs in a fresh VM: the population step (if any), then the
         workload vCPUs' first pass (one write per page) and a second pass that
@@ -34,7 +35,7 @@ struct PopulateCommand: ParsableCommand {
         config.backing = backing
         if !mode.isEmpty { config.modes = mode }
         let result = try PopulateScenario.run(config)
-        try Output.experiment("populate", result, detail: PopulateSummary(result), options: output,
+        try Output.experiment(Self.kind, result, detail: PopulateSummary(result), options: output,
                               picture: { PopulatePlot.svg(result, host: $0) }) { PopulateReport.text(result) }
     }
 }

@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct RootReloadCommand: ParsableCommand {
+struct RootReloadCommand: ExperimentCommand {
+    static let kind = ExperimentKind.rootReload
     static let configuration = CommandConfiguration(
-        commandName: "root-reload",
-        abstract: "MMU context resets forced from the guest: a CPL0 vCPU toggles CR0.WP in a loop.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         vCPU 0 runs at CPL0 and flips CR0.WP as fast as it can, reading CR0 back
         after every flip; the other vCPUs dirty their working sets at CPL3 the
@@ -35,6 +36,6 @@ struct RootReloadCommand: ParsableCommand {
         config.duration = duration
         config.pin = pin?.cpus ?? []
         let result = try RootReloadScenario.run(config)
-        try Output.experiment("root-reload", result, detail: RootReloadSummary(result), options: output) { RootReloadReport.text(result) }
+        try Output.experiment(Self.kind, result, detail: RootReloadSummary(result), options: output) { RootReloadReport.text(result) }
     }
 }

@@ -4,10 +4,11 @@ import Report
 import Scenarios
 import VMM
 
-struct RunCommand: ParsableCommand {
+struct RunCommand: ExperimentCommand {
+    static let kind = ExperimentKind.run
     static let configuration = CommandConfiguration(
-        commandName: "run",
-        abstract: "Launch a test VM running a built-in guest or your own flat binary.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         Built-in guests: \(GuestImage.builtins.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: "; ")).
 

@@ -3,10 +3,11 @@ import Report
 import Scenarios
 import VMM
 
-struct TeardownCommand: ParsableCommand {
+struct TeardownCommand: ExperimentCommand {
+    static let kind = ExperimentKind.teardown
     static let configuration = CommandConfiguration(
-        commandName: "teardown",
-        abstract: "The cost of destroying a big VM, and who pays for it on the same CPU.",
+        commandName: kind.rawValue,
+        abstract: kind.summary,
         discussion: """
         The vCPUs populate the memory (one write per page), then a thread pinned
         to one CPU tears the VM down in the chosen order, timing each step, while
@@ -47,7 +48,7 @@ struct TeardownCommand: ParsableCommand {
         config.victim = victim
         config.controlCPU = controlCpu
         let result = try TeardownScenario.run(config)
-        try Output.experiment("teardown", result, detail: TeardownSummary(result), options: output,
+        try Output.experiment(Self.kind, result, detail: TeardownSummary(result), options: output,
                               picture: { TeardownReport.svg(result, host: $0) }) { TeardownReport.text(result) }
     }
 }

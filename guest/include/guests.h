@@ -10,55 +10,32 @@ struct kvmlab_guest_blob {
     unsigned long marker;
 };
 
-#define KVMLAB_DECLARE_GUEST(name)                                              \
-    extern const unsigned char kvmlab_guest_##name##_start[];                   \
-    extern const unsigned char kvmlab_guest_##name##_end[];
+// One line per guest: its start and end symbols (from guest/NAME.S) and
+// kvmlab_guest_NAME(), which Swift's GuestImage.catalog names once.
+#define KVMLAB_GUEST(name)                                                          \
+    extern const unsigned char kvmlab_guest_##name##_start[];                       \
+    extern const unsigned char kvmlab_guest_##name##_end[];                         \
+    static inline struct kvmlab_guest_blob kvmlab_guest_##name(void) {              \
+        return (struct kvmlab_guest_blob){kvmlab_guest_##name##_start, kvmlab_guest_##name##_end, 0}; \
+    }
 
-KVMLAB_DECLARE_GUEST(exceptions)
-KVMLAB_DECLARE_GUEST(hello)
-KVMLAB_DECLARE_GUEST(memstress)
-KVMLAB_DECLARE_GUEST(spin)
-KVMLAB_DECLARE_GUEST(ping)
-KVMLAB_DECLARE_GUEST(jitter)
-KVMLAB_DECLARE_GUEST(fault)
-KVMLAB_DECLARE_GUEST(passes)
-KVMLAB_DECLARE_GUEST(crwp)
-KVMLAB_DECLARE_GUEST(triple)
-KVMLAB_DECLARE_GUEST(dirtier)
+KVMLAB_GUEST(exceptions)
+KVMLAB_GUEST(hello)
+KVMLAB_GUEST(memstress)
+KVMLAB_GUEST(spin)
+KVMLAB_GUEST(ping)
+KVMLAB_GUEST(jitter)
+KVMLAB_GUEST(passes)
+KVMLAB_GUEST(crwp)
+KVMLAB_GUEST(triple)
+KVMLAB_GUEST(dirtier)
+
+// The fault guest also marks its faulting instruction.
+extern const unsigned char kvmlab_guest_fault_start[];
+extern const unsigned char kvmlab_guest_fault_end[];
 extern const unsigned char kvmlab_guest_fault_insn[];
-
-static inline struct kvmlab_guest_blob kvmlab_guest_exceptions(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_exceptions_start, kvmlab_guest_exceptions_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_hello(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_hello_start, kvmlab_guest_hello_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_memstress(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_memstress_start, kvmlab_guest_memstress_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_spin(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_spin_start, kvmlab_guest_spin_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_ping(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_ping_start, kvmlab_guest_ping_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_jitter(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_jitter_start, kvmlab_guest_jitter_end, 0};
-}
 static inline struct kvmlab_guest_blob kvmlab_guest_fault(void) {
     return (struct kvmlab_guest_blob){kvmlab_guest_fault_start, kvmlab_guest_fault_end,
         (unsigned long)(kvmlab_guest_fault_insn - kvmlab_guest_fault_start)};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_passes(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_passes_start, kvmlab_guest_passes_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_crwp(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_crwp_start, kvmlab_guest_crwp_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_triple(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_triple_start, kvmlab_guest_triple_end, 0};
-}
-static inline struct kvmlab_guest_blob kvmlab_guest_dirtier(void) {
-    return (struct kvmlab_guest_blob){kvmlab_guest_dirtier_start, kvmlab_guest_dirtier_end, 0};
 }
 #endif

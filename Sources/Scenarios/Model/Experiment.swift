@@ -180,6 +180,12 @@ public struct Experiment: Codable, Sendable, Equatable {
     /// counters the phase timer read (nil when none were opened).
     public let tracing: String?
 
+    /// An experiment's result, named by its kind.
+    public init(_ kind: ExperimentKind, config: [String: String], metrics: [Metric], phases: [PhaseRecord],
+                checks: [CheckRecord], problems: [String], interrupted: Bool) {
+        self.init(experiment: kind.rawValue, config: config, metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
+    }
+
     public init(experiment: String, config: [String: String], metrics: [Metric], phases: [PhaseRecord],
                 checks: [CheckRecord], problems: [String], interrupted: Bool) {
         self.experiment = experiment

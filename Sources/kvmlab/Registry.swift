@@ -1,0 +1,34 @@
+import ArgumentParser
+import Scenarios
+import VMM
+
+/// An experiment's command: its name and abstract come from its kind.
+protocol ExperimentCommand: ParsableCommand {
+    static var kind: ExperimentKind { get }
+}
+
+/// The one list that links each experiment to its command. The subcommand
+/// list and `compare` read it; a test checks it against ExperimentKind
+/// (`kvmlab --help` must list every kind, compare must accept every kind).
+enum Registry {
+    static let experiments: [any ExperimentCommand.Type] = [
+        RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
+        MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self,
+    ]
+
+    /// The experiments compare can run, by command name.
+    static var names: [String] { experiments.map { $0.kind.rawValue } }
+
+    static var subcommands: [ParsableCommand.Type] { [InfoCommand.self] + experiments + [CompareCommand.self, CheckCommand.self] }
+
+    /// The experiments for the top-level help, three to a line.
+    static var helpList: String {
+        let entries: [String] = names.filter { $0 != ExperimentKind.run.rawValue }.map { "kvmlab " + $0 }
+        var lines: [String] = []
+        for start in stride(from: 0, to: entries.count, by: 3) {
+            let row = entries[start..<min(entries.count, start + 3)]
+            lines.append("  " + row.dropLast().map { $0.padding(22) }.joined() + row.last!)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
