@@ -27,16 +27,9 @@ public enum KTAP {
     }
 
     public static func footer(_ result: CheckSuiteResult) -> String {
-        var passed = 0, failed = 0, skipped = 0
-        for run in result.runs {
-            switch run.verdict {
-            case .pass: passed += 1
-            case .fail: failed += 1
-            case .skip: skipped += 1
-            }
-        }
+        let counts = result.tally
         var out = result.interrupted ? "# interrupted after \(result.runs.count) checks\n" : ""
-        out += "# Totals: pass:\(passed) fail:\(failed) xfail:0 xpass:0 skip:\(skipped) error:0\n"
+        out += "# Totals: pass:\(counts.pass) fail:\(counts.fail) xfail:0 xpass:0 skip:\(counts.skip) error:0\n"
         return out
     }
 

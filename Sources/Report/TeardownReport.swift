@@ -60,7 +60,7 @@ public struct TeardownSummary: Encodable, Sendable {
             return Run(order: run.order.rawValue, populateSeconds: run.populateSeconds, populateStats: run.populateStats,
                        residentBytes: run.residentBytes,
                        steps: run.steps.map { Step(name: $0.name, seconds: $0.seconds, residentBytesFreed: $0.residentBytesFreed, descriptorsClosed: $0.descriptorsClosed) },
-                       teardownSeconds: run.steps.map(\.seconds).reduce(0, +), windows: windows,
+                       teardownSeconds: run.teardownSeconds, windows: windows,
                        probeLoops: run.probeLoops, probeOverflowed: run.probeOverflowed, flows: run.flows, victimNote: run.victimNote, problem: run.problem)
         }
     }

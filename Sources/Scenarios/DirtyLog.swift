@@ -35,7 +35,7 @@ public struct DirtyLogConfig: Sendable {
     public var totalBytes: UInt64 { bytesPerVCPU &* UInt64(vcpus) }
     public var usesInitiallySet: Bool { ringEntries == nil && manualProtect && (initiallySet ?? true) }
     public var harvest: String { ringEntries != nil ? "dirty ring" : manualProtect ? "bitmap, manual protect" : "bitmap" }
-    public var clearChunkPages: Int? { clearChunk.map { ($0 + 63) / 64 * 64 } }
+    public var clearChunkPages: Int? { clearChunk.map { ($0 + DirtyBitmap.clearAlignment - 1) / DirtyBitmap.clearAlignment * DirtyBitmap.clearAlignment } }
 }
 
 public struct DirtyLogIteration: Sendable, Codable {

@@ -16,11 +16,18 @@ public enum Resume: Sendable {
 }
 
 /// Why a run was stopped from the host side.
-public enum StopReason: String, Sendable, Codable {
+public enum StopReason: String, CaseIterable, Sendable, Codable {
     case host
     case timeout
     case interrupted
     case error
+
+    /// The reason as the runner's atomic holds it: 0 is "no stop yet".
+    var code: Int { StopReason.allCases.firstIndex(of: self)! + 1 }
+    init?(code: Int) {
+        guard code > 0, code <= StopReason.allCases.count else { return nil }
+        self = StopReason.allCases[code - 1]
+    }
 }
 
 /// A guest exception as the IDT stub reported it, with the registers.

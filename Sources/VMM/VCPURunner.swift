@@ -99,26 +99,12 @@ public final class VCPURunner: @unchecked Sendable {
     /// vCPU threads that have ended so far.
     public var endedCount: Int { ended.load(ordering: .acquiring) }
 
-    public var stopRequested: StopReason? {
-        switch stopReason.load(ordering: .acquiring) {
-        case 0: return nil
-        case 1: return .host
-        case 2: return .timeout
-        case 3: return .interrupted
-        default: return .error
-        }
-    }
+    public var stopRequested: StopReason? { StopReason(code: stopReason.load(ordering: .acquiring)) }
 
     /// Asks every vCPU to leave KVM_RUN: immediate_exit for threads about to
     /// enter, a kick signal for threads inside. A no-op after wait().
     public func stop(_ reason: StopReason) {
-        let code: Int
-        switch reason {
-        case .host: code = 1
-        case .timeout: code = 2
-        case .interrupted: code = 3
-        case .error: code = 4
-        }
+        let code = reason.code
         // acquiringAndReleasing: the winner's reason is what every vCPU
         // thread reads after it sees immediate_exit (a release store).
         guard stopReason.compareExchange(expected: 0, desired: code, ordering: .acquiringAndReleasing).exchanged else { return }
@@ -132,18 +118,29 @@ public final class VCPURunner: @unchecked Sendable {
         }
     }
 
+    /// Runners whose vCPU threads never left KVM_RUN: kept alive for ever,
+    /// so a thread that does return one day finds its machine still there.
+    private static let abandoned = Locked<[VCPURunner]>([])
+
     /// Waits for every vCPU; after `timeout` seconds the watchdog stops the
-    /// rest. Joins all threads before returning.
-    public func wait(timeout: Double? = nil) -> [VCPUOutcome] {
+    /// rest, and a vCPU that has not left KVM_RUN `grace` seconds after that
+    /// is reported stuck (its thread is left behind, not joined: a kernel
+    /// that never returns from KVM_RUN must not hang kvmlab). Joins every
+    /// other thread before returning.
+    public func wait(timeout: Double? = nil, grace: Double = 10) -> [VCPUOutcome] {
         defer {
             if let token = interruptToken.withLock({ $0 }) { Interrupts.shared.remove(token) }
         }
         let deadline = timeout.map { DispatchTime.now() + $0 }
+        var stuck = false
         for _ in machine.vcpus {
             if let deadline {
                 if finished.wait(timeout: deadline) == .timedOut {
                     stop(.timeout)
-                    finished.wait()
+                    if finished.wait(timeout: .now() + grace) == .timedOut {
+                        stuck = true
+                        break
+                    }
                 }
             } else {
                 finished.wait()
@@ -153,9 +150,16 @@ public final class VCPURunner: @unchecked Sendable {
             defer { state = ([], true) }
             return state.running
         }
-        for thread in running { thread.join() }
+        let ended = outcomes.withLock { $0.map { $0 != nil } }
+        for (index, thread) in running.enumerated() where !stuck || ended[index] { thread.join() }
+        if stuck { VCPURunner.abandoned.withLock { $0.append(self) } }
         console.flush()
-        return outcomes.withLock { $0.map { $0 ?? .error("vCPU thread ended without an outcome") } }
+        return outcomes.withLock { outcomes in
+            outcomes.indices.map { index in
+                outcomes[index] ?? .error(stuck ? "vCPU \(index) did not leave KVM_RUN within \(grace) s of being stopped: it is stuck in the kernel"
+                                                : "vCPU thread ended without an outcome")
+            }
+        }
     }
 
     private func runLoop(_ index: Int) -> VCPUOutcome {

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Guests
 import KVM
@@ -71,6 +72,25 @@ struct GuestTests {
         }) { _, _ in .resume }
         try runner.start()
         #expect(runner.wait(timeout: 0.5) == [.stopped(.timeout), .stopped(.timeout)])
+    }
+
+    /// A vCPU thread that never comes back (here held in its prologue, as a
+    /// kernel that never returns from KVM_RUN would hold it) is reported
+    /// stuck after the grace period instead of hanging the wait.
+    @Test func aVCPUThatNeverReturnsIsReportedNotWaitedFor() throws {
+        let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 2 << 20))
+        try machine.load(GuestImage.builtin("spin")!)
+        let release = DispatchSemaphore(value: 0)
+        let runner = VCPURunner(machine: machine, prologue: { index in
+            if index == 1 { release.wait() }
+            return true
+        }) { _, _ in .resume }
+        try runner.start()
+        let outcomes = runner.wait(timeout: 0.2, grace: 0.3)
+        release.signal()
+        #expect(outcomes.first == .stopped(.timeout))
+        guard case .error(let message) = outcomes.last else { Issue.record("\(outcomes)"); return }
+        #expect(message.contains("vCPU 1 did not leave KVM_RUN") && message.contains("stuck"))
     }
 
     @Test func userImageRunsFromAFile() throws {

@@ -46,6 +46,17 @@ public struct CheckSuiteResult: Sendable {
     public let mode: String
     public let runs: [CheckRun]
     public let interrupted: Bool
+
+    /// How many checks passed, failed and were skipped.
+    public var tally: (pass: Int, fail: Int, skip: Int) {
+        runs.reduce(into: (pass: 0, fail: 0, skip: 0)) { totals, run in
+            switch run.verdict {
+            case .pass: totals.pass += 1
+            case .fail: totals.fail += 1
+            case .skip: totals.skip += 1
+            }
+        }
+    }
 }
 
 public enum CheckSuite {
@@ -101,13 +112,7 @@ public enum CheckSuite {
 
 extension CheckSuiteResult: ExperimentResult {
     public var experiment: Experiment {
-        let counts = runs.reduce(into: (pass: 0, fail: 0, skip: 0)) { totals, run in
-            switch run.verdict {
-            case .pass: totals.pass += 1
-            case .fail: totals.fail += 1
-            case .skip: totals.skip += 1
-            }
-        }
+        let counts = tally
         let checks = runs.map { run -> CheckRecord in
             switch run.verdict {
             case .pass(let lines): return CheckRecord(run.name, passed: true, expected: run.summary, observed: lines.joined(separator: "; "))
