@@ -23,6 +23,8 @@ if ! [[ $LIMIT =~ ^[0-9]{1,6}$ ]] || (( LIMIT < 10 )); then
     echo "mutants: MUTANT_TIMEOUT=$LIMIT: a whole number of seconds, at least 10" >&2
     exit 2
 fi
+COMMIT=$(git rev-parse --short=12 HEAD)
+PLANTED=$(ls Tests/Mutants/[0-9]*.patch | wc -l)
 git worktree remove --force "$WORK" 2>/dev/null || rm -rf "$WORK"
 git worktree prune
 git worktree add --detach --quiet "$WORK" HEAD || exit 1
@@ -34,6 +36,27 @@ if ! (cd "$WORK" && swift build --build-tests > "$LOGS/baseline-build.txt" 2>&1)
     echo "mutants: the unmutated tree does not build (see $LOGS/baseline-build.txt)" >&2
     exit 1
 fi
+
+report() {
+    counted=$((caught + survived + hung))
+    score=$(( counted > 0 ? (100 * (caught + hung)) / counted : 0 ))
+    {
+        echo "# Mutation results"
+        echo
+        echo "\`make mutants\` ($( [ -n "$ONLY" ] && echo "MUTANTS=$ONLY, " )MUTANT_TIMEOUT=$LIMIT) on $(date -u +%Y-%m-%d), commit $COMMIT, kernel $(uname -r): $((counted + stillborn)) of the $PLANTED planted faults run."
+        echo
+        echo "**$((caught + hung)) of $counted caught ($score%)**: $caught by a failing test, $hung by the time limit; $survived survived; $stillborn did not apply or build (not counted)."
+        echo
+        echo "| mutant | slip | outcome |"
+        echo "|---|---|---|"
+        printf '%s\n' "${rows[@]}"
+        if [ ${#survivors[@]} -gt 0 ]; then
+            echo
+            echo "Survivors (each needs a test that fails on it, or the reason none can):"
+            printf -- '- %s\n' "${survivors[@]}"
+        fi
+    } > "$RESULTS"
+}
 
 rows=()
 caught=0 survived=0 hung=0 stillborn=0
@@ -63,7 +86,7 @@ for patch in Tests/Mutants/[0-9]*.patch; do
             outcome="hung (past ${LIMIT} s)"
             hung=$((hung + 1))
         else
-            failing=$(grep -oE '✘ Test [A-Za-z0-9_]+' "$LOGS/$name.test.txt" | sed 's/✘ Test //' | sort -u | head -3 | paste -sd, -)
+            failing=$(grep -oE '✘ Test [A-Za-z0-9_]+\(' "$LOGS/$name.test.txt" | sed 's/✘ Test //; s/($//' | sort -u | head -3 | paste -sd, -)
             outcome="caught in ${seconds} s by ${failing:-a failing build of the tests}"
             caught=$((caught + 1))
         fi
@@ -71,24 +94,9 @@ for patch in Tests/Mutants/[0-9]*.patch; do
     git -C "$WORK" checkout --quiet -- .
     echo "mutants: $name: $outcome"
     rows+=("| $name | $slip | $outcome |")
+    # Written after every mutant, so a run cut short still leaves its results.
+    report
 done
 
-counted=$((caught + survived + hung))
-score=$(( counted > 0 ? (100 * (caught + hung)) / counted : 0 ))
-{
-    echo "# Mutation results"
-    echo
-    echo "\`make mutants\` ($( [ -n "$ONLY" ] && echo "MUTANTS=$ONLY, " )MUTANT_TIMEOUT=$LIMIT) on $(date -u +%Y-%m-%d), commit $(git rev-parse --short=12 HEAD), kernel $(uname -r)."
-    echo
-    echo "**$((caught + hung)) of $counted caught ($score%)**: $caught by a failing test, $hung by the time limit; $survived survived; $stillborn did not apply or build (not counted)."
-    echo
-    echo "| mutant | slip | outcome |"
-    echo "|---|---|---|"
-    printf '%s\n' "${rows[@]}"
-    if [ ${#survivors[@]} -gt 0 ]; then
-        echo
-        echo "Survivors (each needs a test that fails on it, or the reason none can):"
-        printf -- '- %s\n' "${survivors[@]}"
-    fi
-} > "$RESULTS"
+report
 echo "mutants: $((caught + hung)) of $counted caught ($score%); $survived survived; $stillborn stillborn; see $RESULTS and $LOGS"
