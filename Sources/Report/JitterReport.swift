@@ -64,16 +64,26 @@ public enum JitterReport {
         for phase in result.phases {
             for (index, op) in phase.ops.enumerated() {
                 let time = analysis.time(op.startTSC)
-                rows.append((time, "op,\(phase.name),,\(fixed9(time)),\(fixed3(analysis.seconds(op.endTSC &- op.startTSC) * 1e6)),\(op.kind),\(index)"))
+                rows.append((time, "op,\(phase.name),,\(fixed9(time)),\(fixed3(analysis.seconds(op.endTSC &- op.startTSC) * 1e6)),\(op.kind),\(index),"))
             }
             for stall in phase.stalls + phase.hostStalls {
                 let time = analysis.time(stall.endTSC &- stall.cycles)
                 let op = analysis.attribute(stall, ops: phase.ops).map(String.init) ?? ""
                 let (record, who) = stall.vcpu < 0 ? ("host-stall", "host") : ("stall", "\(stall.vcpu)")
-                rows.append((time, "\(record),\(phase.name),\(who),\(fixed9(time)),\(fixed3(analysis.seconds(stall.cycles) * 1e6)),stall,\(op)"))
+                rows.append((time, "\(record),\(phase.name),\(who),\(fixed9(time)),\(fixed3(analysis.seconds(stall.cycles) * 1e6)),stall,\(op),"))
+            }
+            // The TCP flows' slots: each whole slot from the phase's start
+            // (to within one slot), the flow and its CPU, the bytes received.
+            for flow in result.flows {
+                guard let window = flow.windows.first(where: { $0.name == phase.name }) else { continue }
+                let start = analysis.time(phase.startTSC)
+                for (index, bytes) in window.slotBytes.enumerated() {
+                    let time = start + Double(index) * window.slotSeconds
+                    rows.append((time, "tcp,\(phase.name),\(flow.flow)@\(flow.cpu),\(fixed9(time)),\(fixed3(window.slotSeconds * 1e6)),slot,,\(bytes)"))
+                }
             }
         }
-        return "record,phase,vcpu,time_s,duration_us,kind,op_index\n" + rows.sorted { $0.0 < $1.0 }.map { $0.1 + "\n" }.joined()
+        return "record,phase,vcpu,time_s,duration_us,kind,op_index,bytes\n" + rows.sorted { $0.0 < $1.0 }.map { $0.1 + "\n" }.joined()
     }
 
     static func micros3(_ seconds: Double) -> String { Format.fixed(seconds * 1e6, 3) }

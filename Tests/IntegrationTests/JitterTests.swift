@@ -113,6 +113,13 @@ struct JitterTests {
         }
         #expect(result.experiment.metric("tcp_throughput_ratio{flow=victim,window=baseline}")?.value == 1)
         #expect(JitterReport.text(result).contains("TCP over loopback per window"))
+        // --events: one tcp row per whole slot, its bytes the slot's.
+        let rows = JitterReport.csv(result).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        for flow in result.flows {
+            let slots = rows.filter { $0[0] == "tcp" && $0[2] == "\(flow.flow)@\(flow.cpu)" }
+            #expect(slots.count == flow.windows.reduce(0) { $0 + $1.slotBytes.count })
+            #expect(slots.reduce(UInt64(0)) { $0 + UInt64($1[7])! } == flow.windows.reduce(UInt64(0)) { $0 + $1.slotBytes.reduce(0, +) })
+        }
         #expect(throws: ConfigError.self) { try JitterScenario.validate(config { $0.victim = .tcp }) }  // no pin: no CPU under test
     }
 
@@ -120,7 +127,7 @@ struct JitterTests {
         let result = try JitterScenario.run(config())
         let summary = JitterSummary(result)
         let lines = JitterReport.csv(result).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        #expect(lines[0] == ["record", "phase", "vcpu", "time_s", "duration_us", "kind", "op_index"])
+        #expect(lines[0] == ["record", "phase", "vcpu", "time_s", "duration_us", "kind", "op_index", "bytes"])
         let rows = lines.dropFirst()
         let times = rows.map { Double($0[3])! }
         #expect(times == times.sorted())
