@@ -187,6 +187,12 @@ public final class Machine: @unchecked Sendable {
         return seconds
     }
 
+    /// Deletes test slot `index` from the VM for a while; its memory and
+    /// bookkeeping stay, and restoreTestSlot puts it back as it was.
+    public func removeTestSlot(_ index: Int) throws(KVMError) { try vm.deleteMemoryRegion(slot: testSlots[index].slot) }
+
+    public func restoreTestSlot(_ index: Int) throws(KVMError) { try vm.setMemoryRegion(testSlots[index]) }
+
     public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }
 
     /// A checked window on `bytes` of guest memory from guest physical
