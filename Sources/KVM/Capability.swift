@@ -17,6 +17,7 @@ public enum Capability: Int32, CaseIterable, Sendable {
     case guestMemfd = 234
     case vmTypes = 235
     case preFaultMemory = 236
+    case guestMemfdFlags = 244
 
     /// The name as it is spelled in <linux/kvm.h>.
     public var kernelName: String {
@@ -36,6 +37,7 @@ public enum Capability: Int32, CaseIterable, Sendable {
         case .guestMemfd: return "KVM_CAP_GUEST_MEMFD"
         case .vmTypes: return "KVM_CAP_VM_TYPES"
         case .preFaultMemory: return "KVM_CAP_PRE_FAULT_MEMORY"
+        case .guestMemfdFlags: return "KVM_CAP_GUEST_MEMFD_FLAGS"
         }
     }
 }

@@ -91,11 +91,33 @@ public final class VirtualMachine: @unchecked Sendable {
 
     /// KVM_CREATE_GUEST_MEMFD: `size` bytes of guest memory the host cannot
     /// map (closed when the returned descriptor is released).
-    public func createGuestMemfd(size: UInt64) throws(KVMError) -> FileDescriptor {
-        var request = ckvm_create_guest_memfd(size: size, flags: 0, reserved: (0, 0, 0, 0, 0, 0))
+    /// KVM_CREATE_GUEST_MEMFD: a file of `size` bytes of guest memory;
+    /// `mappable` asks for GUEST_MEMFD_FLAG_MMAP | INIT_SHARED (the host can
+    /// map it, and it is shared memory a default VM may bind).
+    public func createGuestMemfd(size: UInt64, mappable: Bool = false) throws(KVMError) -> FileDescriptor {
+        let flags = mappable ? CKVM_GUEST_MEMFD_FLAG_MMAP | CKVM_GUEST_MEMFD_FLAG_INIT_SHARED : 0
+        var request = ckvm_create_guest_memfd(size: size, flags: UInt64(flags), reserved: (0, 0, 0, 0, 0, 0))
         let raw = ckvm_ioctl_ptr(fd.raw, CKVM_CREATE_GUEST_MEMFD, &request)
-        guard raw >= 0 else { throw KVMError.last("KVM_CREATE_GUEST_MEMFD(\(size) bytes)") }
+        guard raw >= 0 else { throw KVMError.last("KVM_CREATE_GUEST_MEMFD(\(size) bytes, flags 0x\(String(flags, radix: 16)))") }
         return FileDescriptor(raw)
+    }
+
+    /// KVM_SET_USER_MEMORY_REGION2 with KVM_MEM_GUEST_MEMFD: slot `slot` at
+    /// `gpa` backed by `size` bytes of `guestMemfd` from `offset`, and by the
+    /// host mapping at `hostAddress` (which must stay mapped while the slot exists).
+    public func setGuestMemfdRegion(slot: UInt32, gpa: UInt64, size: UInt64, hostAddress: UnsafeMutableRawPointer,
+                                    guestMemfd: FileDescriptor, offset: UInt64) throws(KVMError) {
+        var region = ckvm_userspace_memory_region2()
+        region.slot = slot
+        region.flags = CKVM_MEM_GUEST_MEMFD
+        region.guest_phys_addr = gpa
+        region.memory_size = size
+        region.userspace_addr = UInt64(UInt(bitPattern: hostAddress))
+        region.guest_memfd_offset = offset
+        region.guest_memfd = UInt32(guestMemfd.raw)
+        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_USER_MEMORY_REGION2, &region) == 0 else {
+            throw KVMError.last("KVM_SET_USER_MEMORY_REGION2(slot \(slot), guest_memfd)", hint: "the VM type must allow guest_memfd, or the file must be shared memory (GUEST_MEMFD_FLAG_INIT_SHARED)")
+        }
     }
 
     public func statsFD() throws(KVMError) -> StatsFile {

@@ -49,6 +49,25 @@ struct ckvm_create_guest_memfd {
     uint64_t flags;
     uint64_t reserved[6];
 };
+// KVM_SET_USER_MEMORY_REGION2 (Linux 6.8): a memslot that may be backed by
+// a guest_memfd (flags KVM_MEM_GUEST_MEMFD).
+struct ckvm_userspace_memory_region2 {
+    uint32_t slot;
+    uint32_t flags;
+    uint64_t guest_phys_addr;
+    uint64_t memory_size;
+    uint64_t userspace_addr;
+    uint64_t guest_memfd_offset;
+    uint32_t guest_memfd;
+    uint32_t pad1;
+    uint64_t pad2[14];
+};
+#define CKVM_MEM_GUEST_MEMFD (1u << 2)
+// KVM_CAP_GUEST_MEMFD_FLAGS (Linux 6.18) lists the flags KVM_CREATE_GUEST_MEMFD
+// takes: MMAP lets the host map it, INIT_SHARED makes it ordinary (shared)
+// memory, which a default VM may then bind.
+#define CKVM_GUEST_MEMFD_FLAG_MMAP (1ull << 0)
+#define CKVM_GUEST_MEMFD_FLAG_INIT_SHARED (1ull << 1)
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
@@ -83,6 +102,7 @@ static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckvm_pre_fault_memory);
 static const unsigned long CKVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, struct ckvm_create_guest_memfd);
+static const unsigned long CKVM_SET_USER_MEMORY_REGION2 = _IOW(KVMIO, 0x49, struct ckvm_userspace_memory_region2);
 static const int CKVM_MADV_POPULATE_WRITE = MADV_POPULATE_WRITE;
 
 // _BITUL() constants are not imported by Swift.
@@ -133,6 +153,12 @@ static inline int ckvm_map_hugetlb_flags(int log2size) {
     return MAP_HUGETLB | (log2size << MAP_HUGE_SHIFT);
 }
 static inline pid_t ckvm_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE): frees a file's pages
+// (glibc declares fallocate only under _GNU_SOURCE).
+static inline int ckvm_punch_hole(int fd, int64_t offset, int64_t length) {
+    return (int)syscall(SYS_fallocate, fd, 3, (off_t)offset, (off_t)length);
+}
 
 // perf_event_open(2) counting one kernel tracepoint (its tracefs id): no
 // sampling, enabled at once. pid 0 and cpu -1 count this process; with

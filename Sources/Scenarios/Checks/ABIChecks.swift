@@ -48,7 +48,48 @@ extension CheckSuite {
             let size = fstat(memfd.raw, &info) == 0 ? Int(info.st_size) : -1
             return expect(size == 2 << 20, "guest_memfd size", expected: "\(2 << 20) bytes", observed: "\(size) bytes")
         },
+        CheckCase("guest_memfd_bind_and_punch", "a memslot bound to guest_memfd: guest writes read back by the host; a punched hole takes exactly that page away",
+                  quick: true) { _ in try guestMemfdBindCheck() },
     ]
+
+    /// A memslot bound to guest_memfd memory: what the guest writes the host
+    /// reads through the file's mapping, and a hole punched in the file takes
+    /// exactly that page away from both.
+    static func guestMemfdBindCheck() throws -> CheckVerdict {
+        let device = try KVMDevice()
+        guard device.check(.guestMemfd) > 0, device.check(.userMemory2) > 0 else {
+            throw HostLacks("KVM_CAP_GUEST_MEMFD or KVM_CAP_USER_MEMORY2 is 0 on this host")
+        }
+        let flags = UInt64(UInt32(bitPattern: device.check(.guestMemfdFlags)))
+        guard flags & 3 == 3 else {
+            throw HostLacks("this host's default VM cannot bind guest_memfd: KVM_CAP_GUEST_MEMFD_FLAGS is \(flags), without MMAP and INIT_SHARED (Linux 6.18+); VM types \(VMType.names(in: device.check(.vmTypes)))")
+        }
+        let pages: UInt64 = 8, hole = 3
+        let gpa = GuestLayout.testMemoryBase + (2 << 20)
+        var config = MachineConfig(vcpus: 1, testMemory: 2 << 20)
+        config.mappedSpan = 4 << 20  // the identity map reaches the guest_memfd slot after the test memory
+        let machine = try Machine(config, device: device)
+        let region = try GuestMemfdRegion(vm: machine.vm, slot: 7, gpa: gpa, size: pages * GuestLayout.pageSize)
+        try machine.load(GuestImage.builtin("passes")!)
+        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        let driver = PassDriver(machine: machine, runner: runner)
+        try runner.start()
+        defer { _ = driver.finish() }
+        let stamp = Stamp(tag: 1, sequence: 1)
+        guard driver.run(0, Pass(op: PASS_WRITE, gpa: gpa, pages: pages, stamp: stamp.base)) != nil else {
+            return .fail(["the guest's write pass over the guest_memfd slot did not complete: \(runner.stopRequested.map { "\($0)" } ?? "-")"])
+        }
+        let seen = (0..<Int(pages)).filter { region.span.word(at: $0 * Int(GuestLayout.pageSize)) == stamp.word(page: $0) }.count
+        if !InjectedFault.on(.skipHolePunch) { try region.punchHole(offset: UInt64(hole) * GuestLayout.pageSize, length: GuestLayout.pageSize) }
+        let hostAfter = region.span.word(at: hole * Int(GuestLayout.pageSize))
+        guard let mismatches = driver.run(0, Pass(op: PASS_VERIFY, gpa: gpa, pages: pages, stamp: stamp.base)) else {
+            return .fail(["the guest's verify pass did not complete"])
+        }
+        let firstBad = machine.mailbox(0)[MB_FIRST_BAD]
+        return expect(seen == Int(pages) && hostAfter == 0 && mismatches == 1 && firstBad == UInt64(hole), "guest_memfd slot",
+                      expected: "the host reads all \(pages) pages the guest wrote; after a hole at page \(hole) both see only that page gone (0)",
+                      observed: "host read \(seen) of \(pages); page \(hole) after the hole \(hostAfter == 0 ? "0" : "still 0x" + String(hostAfter, radix: 16)); the guest found \(mismatches) changed, first page \(firstBad == ~0 ? "none" : "\(firstBad)")")
+    }
 
     /// Descriptors checked against the data block; two snapshots with a
     /// guest pass between them: no cumulative counter may go down.

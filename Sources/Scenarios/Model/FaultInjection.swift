@@ -24,6 +24,8 @@ public enum InjectedFault: String, CaseIterable, Sendable {
     case cr0FlipThatNeverSticks = "cr0-flip-never-sticks"
     /// memslot rw: the host writes one wrong word where the guest then checks the host's writes.
     case corruptHostWrite = "corrupt-host-write"
+    /// The host "punches a hole" in guest_memfd memory without calling fallocate.
+    case skipHolePunch = "skip-hole-punch"
     /// The host deletes the vCPUs' memslot under their writes and never puts it back.
     case slotNotRestored = "slot-not-restored"
     /// teardown's TCP victim: the receiver stops counting during the teardown window.
