@@ -8,8 +8,14 @@ public enum Tool {
         public let stderr: String
     }
 
+    /// A program still running after this many seconds is killed: a test
+    /// must fail, not hang, when a fault makes kvmlab loop (a test's own
+    /// time limit cannot stop a test blocked waiting for a child).
+    public static let limit = 110.0
+
+
     public static func run(_ path: String, _ arguments: [String], input: String? = nil,
-                           environment: [String: String]? = nil, directory: String? = nil) throws -> Result {
+                           environment: [String: String]? = nil, directory: String? = nil, limit: Double = Tool.limit) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -20,6 +26,9 @@ public enum Tool {
         process.standardError = err
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        let watchdog = DispatchWorkItem { [process] in if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
+        defer { watchdog.cancel() }
         if let input {
             stdin.fileHandleForWriting.write(Data(input.utf8))
             try stdin.fileHandleForWriting.close()
@@ -35,8 +44,9 @@ public enum Tool {
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
+        let killed = process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
         return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+                      stderr: String(decoding: errData, as: UTF8.self) + (killed ? "\n[killed after \(Int(limit)) s: \(([path] + arguments).joined(separator: " "))]" : ""))
     }
 }
 

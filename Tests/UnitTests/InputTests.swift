@@ -1,3 +1,5 @@
+import Glibc
+import TestSupport
 import Testing
 @testable import Scenarios
 @testable import VMM
@@ -44,5 +46,14 @@ import Testing
         #expect(HostFingerprint.mmu(module: "kvm_amd", parameters: ["kvm.tdp_mmu": "Y", "kvm_amd.npt": "0"]).0 == "shadow")
         #expect(HostFingerprint.mmu(module: nil, parameters: [:]).0 == "unknown")
         #expect(HostFingerprint.bracketed("always [madvise] never") == "madvise")
+    }
+}
+
+/// The tests' program runner kills what does not end: a looping kvmlab
+/// fails its test instead of hanging the suite.
+@Suite(.timeLimit(.minutes(1))) struct ToolTests {
+    @Test func aProgramThatDoesNotEndIsKilled() throws {
+        let result = try Tool.run("/bin/sleep", ["100"], limit: 0.5)
+        #expect(result.status == SIGKILL && result.stderr.contains("killed after"))
     }
 }
