@@ -104,7 +104,7 @@ public enum TeardownReport {
                          + [p?.p50, p?.p90, p?.p99, p?.max].map { $0.map(Format.micros) ?? "-" } + [Format.fixed(window.offCPUFraction * 100, 1) + "%"])
             }
         }
-        if kind.probe { out += gaps.render() }
+        if !gaps.rows.isEmpty { out += gaps.render() }
         if summary.runs.contains(where: \.probeOverflowed) { out += "the probe's gap buffer filled; later gaps went unrecorded\n" }
         out += VictimReport.flowTable(summary.runs.map { ($0.order, $0.flows) })
         for note in Set(summary.runs.compactMap(\.victimNote)) { out += "\n\(note); the probe alone measured\n" }

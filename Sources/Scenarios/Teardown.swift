@@ -154,10 +154,11 @@ public enum TeardownScenario {
                                steps: [], windows: [], flows: [], victimNote: nil, probeLoops: 0, probeOverflowed: false,
                                problem: populated.ending.problem, interrupted: populated.ending.interrupted)
         }
-        let probe = config.victim.probe ? GapProbe(threshold: UInt64(config.thresholdMicros * 1000)) { Stopwatch.now() } : nil
-        try probe?.start(cpu: cpu)
         // The flows start before the windows; the teardown's length is not known, so their slots cover ten minutes.
         let flows = VictimFlows(kind: config.victim, cpu: cpu, controlCPU: config.controlCPU, seconds: 2 * config.baselineSeconds + 600)
+        // Without loopback TCP the run goes on with the probe.
+        let probe = config.victim.probe || flows.note != nil ? GapProbe(threshold: UInt64(config.thresholdMicros * 1000)) { Stopwatch.now() } : nil
+        try probe?.start(cpu: cpu)
         let baseline = UInt64(config.baselineSeconds * 1e9)
         // Everything below runs on a thread pinned to the probe's CPU.
         let worker = try JoinableThread(pinTo: cpu) {
