@@ -25,10 +25,12 @@ public final class DirtyRing: @unchecked Sendable {
     deinit { munmap(base, bytes) }
 
     /// Collects every published entry as (slot, page offset in slot) and
-    /// marks it for reset. The caller then resets the rings on the VM.
+    /// marks it for reset. The caller then resets the rings on the VM. At
+    /// most one ring's worth per call: a ring cannot hold more between
+    /// resets, and a ring whose flags never clear must not spin the caller.
     public func harvest(_ body: (_ slot: UInt32, _ page: UInt64) -> Void) -> Int {
         var count = 0
-        while true {
+        while count < entries {
             let entry = base + Int(next % UInt64(entries))
             let flags = ckvm_load_u32(&entry.pointee.flags)
             guard flags & CKVM_DIRTY_GFN_F_DIRTY != 0 else { break }
