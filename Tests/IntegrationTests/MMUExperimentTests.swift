@@ -124,7 +124,10 @@ struct TCPVictimTests {
         let flow = try #require(run.flows.first)
         #expect(flow.flow == "victim" && flow.cpu == result.cpu)
         #expect(flow.windows.map(\.name) == ["idle", "busy", "teardown"])
-        #expect(flow.windows.allSatisfy { $0.slotBytes.reduce(0, +) > 0 }, "\(flow.windows.map { $0.slotBytes.reduce(0, +) })")
+        // Windows of 50 ms or more (idle and busy here) always see the flow move;
+        // a short teardown may fall between its turns on a loaded CPU.
+        #expect(flow.windows.filter { $0.slotBytes.count >= FlowRecord.windowToMove }.map(\.name) == ["idle", "busy"] + (flow.windows[2].slotBytes.count >= FlowRecord.windowToMove ? ["teardown"] : []))
+        #expect(flow.windows.filter { $0.slotBytes.count >= FlowRecord.windowToMove }.allSatisfy { $0.slotBytes.reduce(0, +) > 0 }, "\(flow.windows.map { $0.slotBytes.reduce(0, +) })")
         #expect(flow.bytesReceived > 0 && flow.bytesCounted == flow.bytesReceived)
         for window in ["idle", "busy", "teardown"] {
             #expect(result.experiment.metric("tcp_throughput_bytes_per_second{flow=victim,order=vm-first,window=\(window)}")?.distribution?.count ?? 0 > 0)
