@@ -9,6 +9,7 @@
 # Tests/Mutants/RESULTS.md with the date, the score and the survivors.
 #   MUTANTS=03,17 make mutants      only these numbers
 #   MUTANT_TIMEOUT=900              seconds per suite run (default 900)
+#   MUTANTS_WORK, MUTANTS_RESULTS   the scratch worktree and the results file (two runs at once)
 # Needs what `make test` needs (root, /dev/kvm); takes minutes per mutant.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +17,7 @@ ROOT=$PWD
 WORK=${MUTANTS_WORK:-/tmp/kvmlab-mutants}
 LIMIT=${MUTANT_TIMEOUT:-900}
 ONLY=${MUTANTS:-}
-RESULTS=Tests/Mutants/RESULTS.md
+RESULTS=${MUTANTS_RESULTS:-Tests/Mutants/RESULTS.md}
 LOGS=$WORK-logs
 
 if ! [[ $LIMIT =~ ^[0-9]{1,6}$ ]] || (( LIMIT < 10 )); then
