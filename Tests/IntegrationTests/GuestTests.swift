@@ -3,6 +3,7 @@ import Glibc
 import Guests
 import KVM
 import Testing
+@testable import Scenarios
 @testable import VMM
 
 @Suite(.timeLimit(.minutes(2)), .serialized, .enabled(if: KVMAvailability.usable, "\(KVMAvailability.problem ?? "")"))
@@ -91,6 +92,28 @@ struct GuestTests {
         #expect(outcomes.first == .stopped(.timeout))
         guard case .error(let message) = outcomes.last else { Issue.record("\(outcomes)"); return }
         #expect(message.contains("vCPU 1 did not leave KVM_RUN") && message.contains("stuck"))
+    }
+
+    /// KVM_RUN's EFAULT goes to onRunFault, and `true` re-enters: here the
+    /// hook makes the read-only memory writable again and the guest's
+    /// write pass then completes.
+    @Test func aRunFaultTheHostMendsIsRetried() throws {
+        let machine = try Machine(MachineConfig(vcpus: 1, testMemory: 1 << 20))
+        try machine.load(GuestImage.builtin("passes")!)
+        try machine.protect(at: GuestLayout.testMemoryBase, bytes: 1 << 20, writable: false)
+        let faults = Locked(0)
+        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        runner.onRunFault = { _ in
+            faults.withLock { $0 += 1 }
+            return (try? machine.protect(at: GuestLayout.testMemoryBase, bytes: 1 << 20, writable: true)) != nil
+        }
+        let driver = PassDriver(machine: machine, runner: runner)
+        try runner.start()
+        let done = driver.run(0, Pass(op: PASS_WRITE, gpa: GuestLayout.testMemoryBase, pages: 256, stamp: Stamp(tag: 1, sequence: 1).base))
+        _ = driver.finish()
+        let count = faults.withLock { $0 }
+        #expect(done != nil && count >= 1, "pass \(done == nil ? "not done" : "done"), \(count) faults")
+        #expect(machine.memory(at: GuestLayout.testMemoryBase, bytes: 8)?.word(at: 0) == Stamp(tag: 1, sequence: 1).word(page: 0))
     }
 
     @Test func userImageRunsFromAFile() throws {

@@ -101,6 +101,16 @@ import Testing
         #expect(odd.count == 1 && odd.buckets == [.init(le: 2e-9, count: 1)])
     }
 
+    /// A stamp's page index uses all 30 bits (up to 4 TiB of 4 KiB pages),
+    /// not only the low ones every small test touches.
+    @Test func aStampCarriesEveryBitOfItsPage() {
+        let stamp = Stamp(tag: 7, sequence: 3, part: 2)
+        for page in [0, 1, (1 << 29) + 5, (1 << 30) - 1] {
+            let word = stamp.word(page: page)
+            #expect(Stamp.page(of: word) == page && Stamp(word: word) == stamp, "page \(page)")
+        }
+    }
+
     /// Samples arrive in the order they were measured: the distribution
     /// sorts them (unsorted, min came out above max and the mean beyond both).
     @Test func unsortedSamplesGiveOrderedPercentiles() throws {
