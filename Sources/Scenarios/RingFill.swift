@@ -65,6 +65,10 @@ public enum RingFillScenario {
     /// parted (after an overrun); no harvest can let the vCPU go on.
     static let stuckExits = 100
 
+    /// Ring-full exits whose ring held every entry: KVM kept no reserve, so
+    /// it pushed past its soft limit (and may have wrapped).
+    static func overruns(_ entriesAtExit: [Int], ringEntries: Int) -> Int { entriesAtExit.filter { $0 >= ringEntries }.count }
+
     public static func run(_ config: RingFillConfig) throws -> RingFillResult {
         let device = try KVMDevice()
         let limits = device.dirtyRingLimits
@@ -185,7 +189,7 @@ final class RingFillRun: @unchecked Sendable {
         }
         let (exits, mismatches, mismatchExamples) = state.withLock { ($0.entriesAtExit, $0.resetMismatches, $0.resetExamples) }
         return RingFillResult(config: config, fullExits: exits.count, entriesAtExit: exits.min().map { ($0, exits.max()!) },
-                              overruns: exits.filter { $0 >= config.ringEntries }.count, reReported: check.reReported, pagesChecked: check.pages, lost: check.lost,
+                              overruns: RingFillScenario.overruns(exits, ringEntries: config.ringEntries), reReported: check.reReported, pagesChecked: check.pages, lost: check.lost,
                               duplicates: check.duplicates, strays: check.strays, resetMismatches: mismatches,
                               examples: mismatchExamples + check.examples,
                               problems: ending.problem.map { [$0] } ?? [], interrupted: ending.interrupted)

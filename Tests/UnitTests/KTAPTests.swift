@@ -26,6 +26,13 @@ import VMM
         #expect(text.contains("# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0"))
     }
 
+    /// A ring-full exit that finds every entry used is an overrun; one
+    /// short of it is not.
+    @Test func aFullRingAtAnExitIsAnOverrun() {
+        #expect(RingFillScenario.overruns([192, 255, 256, 256], ringEntries: 256) == 2)
+        #expect(RingFillScenario.overruns([192, 192], ringEntries: 256) == 0)
+    }
+
     /// SKIP is for a capability the host lacks, and names it; a check whose
     /// own settings are refused failed, whatever threw.
     @Test func onlyAMissingCapabilitySkips() {

@@ -44,3 +44,11 @@ import VMM
         #expect(OpenMetrics.escape(text, quotes: false) == #"say "hi"\\now\nthen"#)
     }
 }
+
+/// Text in a picture is escaped: a variant name or setting with '<' or '&'
+/// must not break the SVG.
+@Suite(.timeLimit(.minutes(1))) struct SVGEscapeTests {
+    @Test func markupCharactersAreEscaped() {
+        #expect(SVG.escape("a<b>&\"c\"") == "a&lt;b&gt;&amp;&quot;c&quot;")
+    }
+}
