@@ -14,10 +14,11 @@ public enum VictimReport {
                 let reference = flow.windows.first?.meanRate
                 for window in flow.windows {
                     let sorted = window.rates.sorted()
-                    let p = Percentiles(sorted: sorted)
+                    // A window shorter than one slot has none: no percentiles (Percentiles(sorted:) needs a sample).
+                    let median = sorted.isEmpty ? nil : Percentiles(sorted: sorted).p50
                     let p10 = sorted.isEmpty ? nil : sorted[min(sorted.count - 1, sorted.count / 10)]
                     let gbit = { (bytesPerSecond: Double?) in bytesPerSecond.map { Format.fixed($0 * 8 / 1e9, 2) } ?? "-" }
-                    table.add([label, flow.flow, "\(flow.cpu)", window.name, "\(sorted.count)", gbit(window.meanRate), gbit(sorted.isEmpty ? nil : p.p50), gbit(p10),
+                    table.add([label, flow.flow, "\(flow.cpu)", window.name, "\(sorted.count)", gbit(window.meanRate), gbit(median), gbit(p10),
                                gbit(sorted.first), reference.flatMap { ref in window.meanRate.map { ref == 0 ? "-" : Format.fixed($0 / ref, 3) } } ?? "-"])
                 }
             }

@@ -35,6 +35,10 @@ public enum ConcurrentHarvestScenario {
     /// Generations are stamped in 16 bits.
     static let maxHarvests = 60_000
 
+    /// A write of generation g began after harvest g − 1 ended, so harvest g
+    /// or a later one must report it: last reported before g, it was lost.
+    static func lost(lastReported: Int, generation: Int) -> Bool { lastReported < generation }
+
     public static func run(_ config: ConcurrentHarvestConfig) throws -> ConcurrentHarvestResult {
         let device = try KVMDevice()
         if let entries = config.ringEntries {
@@ -147,7 +151,7 @@ final class ConcurrentHarvestRun {
             guard generation >= 1, generation < harvest, stamp.sequence != checked[page] else { continue }
             checked[page] = stamp.sequence
             writesChecked += 1
-            if lastReported[page] < generation {
+            if ConcurrentHarvestScenario.lost(lastReported: lastReported[page], generation: generation) {
                 lost += 1
                 if examples.count < 5 {
                     examples.append("page \(page) (vCPU \(Int(stamp.tag) - 1)) written in generation \(generation), last reported by harvest \(lastReported[page]), checked after harvest \(harvest)")

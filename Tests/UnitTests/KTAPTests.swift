@@ -33,6 +33,23 @@ import VMM
         #expect(RingFillScenario.overruns([192, 192], ringEntries: 256) == 0)
     }
 
+    /// A write of generation g reported by harvest g − 1 only (before the
+    /// write began) was lost; by harvest g, or later, it was not.
+    @Test func aWriteReportedOnlyBeforeItBeganIsLost() {
+        #expect(ConcurrentHarvestScenario.lost(lastReported: 4, generation: 5))
+        #expect(!ConcurrentHarvestScenario.lost(lastReported: 5, generation: 5))
+        #expect(!ConcurrentHarvestScenario.lost(lastReported: 7, generation: 5))
+    }
+
+    /// A window shorter than one slot has no slots: the table says "-", kvmlab does not trap.
+    @Test func aFlowWindowWithoutSlotsIsShownNotTrappedOn() {
+        let flow = FlowRecord(flow: "victim", cpu: 1, windows: [FlowWindow(name: "idle", slotSeconds: 0.001, slotBytes: [1000, 2000]),
+                                                                FlowWindow(name: "teardown", slotSeconds: 0.001, slotBytes: [])],
+                              bytesReceived: 3000, bytesCounted: 3000)
+        let text = VictimReport.flowTable([("vm-first", [flow])])
+        #expect(text.contains("teardown") && text.contains("idle"))
+    }
+
     /// SKIP is for a capability the host lacks, and names it; a check whose
     /// own settings are refused failed, whatever threw.
     @Test func onlyAMissingCapabilitySkips() {
