@@ -120,7 +120,13 @@ public final class VCPURunner: @unchecked Sendable {
 
     /// Runners whose vCPU threads never left KVM_RUN: kept alive for ever,
     /// so a thread that does return one day finds its machine still there.
-    private static let abandoned = Locked<[VCPURunner]>([])
+    private static let abandoned = Locked<[(runner: VCPURunner, threads: [JoinableThread])]>([])
+
+    /// Joins the threads of runners left behind (they must have come back
+    /// out of the kernel by now): for tests that release such a thread.
+    public static func joinAbandoned() {
+        for entry in abandoned.withLock({ all in defer { all.removeAll() }; return all }) { for thread in entry.threads { thread.join() } }
+    }
 
     /// Waits for every vCPU; after `timeout` seconds the watchdog stops the
     /// rest, and a vCPU that has not left KVM_RUN `grace` seconds after that
@@ -152,7 +158,10 @@ public final class VCPURunner: @unchecked Sendable {
         }
         let ended = outcomes.withLock { $0.map { $0 != nil } }
         for (index, thread) in running.enumerated() where !stuck || ended[index] { thread.join() }
-        if stuck { VCPURunner.abandoned.withLock { $0.append(self) } }
+        if stuck {
+            let left = running.indices.filter { !ended[$0] }.map { running[$0] }
+            VCPURunner.abandoned.withLock { $0.append((self, left)) }
+        }
         console.flush()
         return outcomes.withLock { outcomes in
             outcomes.indices.map { index in

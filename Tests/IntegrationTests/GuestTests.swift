@@ -89,6 +89,7 @@ struct GuestTests {
         try runner.start()
         let outcomes = runner.wait(timeout: 0.2, grace: 0.3)
         release.signal()
+        VCPURunner.joinAbandoned()
         #expect(outcomes.first == .stopped(.timeout))
         guard case .error(let message) = outcomes.last else { Issue.record("\(outcomes)"); return }
         #expect(message.contains("vCPU 1 did not leave KVM_RUN") && message.contains("stuck"))
