@@ -11,6 +11,7 @@ public enum Capability: Int32, CaseIterable, Sendable {
     case dirtyLogRing = 192
     case binaryStatsFD = 203
     case disableQuirks2 = 213
+    case xsave2 = 208
     case dirtyLogRingAcqRel = 223
     case dirtyLogRingWithBitmap = 225
     case userMemory2 = 231
@@ -31,6 +32,7 @@ public enum Capability: Int32, CaseIterable, Sendable {
         case .dirtyLogRing: return "KVM_CAP_DIRTY_LOG_RING"
         case .binaryStatsFD: return "KVM_CAP_BINARY_STATS_FD"
         case .disableQuirks2: return "KVM_CAP_DISABLE_QUIRKS2"
+        case .xsave2: return "KVM_CAP_XSAVE2"
         case .dirtyLogRingAcqRel: return "KVM_CAP_DIRTY_LOG_RING_ACQ_REL"
         case .dirtyLogRingWithBitmap: return "KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP"
         case .userMemory2: return "KVM_CAP_USER_MEMORY2"

@@ -39,6 +39,8 @@ public struct GuestImage: Sendable {
         Builtin(name: "passes", summary: "the pass worker: idles until the host asks it through the mailbox to write or verify a region (driven by memslot, populate, teardown)",
                 blob: kvmlab_guest_passes),
         Builtin(name: "dirtier", summary: "writes random pages without pause, stamped with the host's generation (kvmlab check's concurrent harvest)", blob: kvmlab_guest_dirtier),
+        Builtin(name: "migrator", summary: "kvmlab migrate's workload: writes pages at a set rate with per-page counters, or computes; records its own timeline and stalls; verifies every page on request",
+                blob: kvmlab_guest_migrator),
         Builtin(name: "triple", summary: "clears the IDT and executes UD2: a triple fault (KVM_EXIT_SHUTDOWN)", blob: kvmlab_guest_triple),
         Builtin(name: "crwp", summary: "root-reload's guest: toggles CR0.WP at CPL0 when its mailbox says so, else a pass worker (driven by root-reload)",
                 blob: kvmlab_guest_crwp),

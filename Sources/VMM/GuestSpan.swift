@@ -32,6 +32,28 @@ public struct GuestSpan: @unchecked Sendable {
         return GuestSpan(base: base + offset, bytes: count)
     }
 
+    /// Copies `count` bytes from `offset` out to `target` (e.g. a page into a send buffer).
+    public func copy(from offset: Int, count: Int, to target: UnsafeMutableRawPointer) {
+        check(offset, count)
+        target.copyMemory(from: base + offset, byteCount: count)
+    }
+
+    /// Copies `count` bytes from `source` into the window at `offset`.
+    public func copy(into offset: Int, from source: UnsafeRawPointer, count: Int) {
+        check(offset, count)
+        (base + offset).copyMemory(from: source, byteCount: count)
+    }
+
+    /// A 64-bit digest of the window's contents (FNV-1a over 8-byte words):
+    /// equal windows give equal digests; a changed word changes it with
+    /// overwhelming likelihood.
+    public func digest() -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let words = base.assumingMemoryBound(to: UInt64.self)
+        for index in 0..<bytes / 8 { hash = (hash ^ words[index]) &* 0x100_0000_01b3 }
+        return hash
+    }
+
     /// The host address, for system calls that take one (madvise).
     public func withAddress<T>(_ body: (UnsafeMutableRawPointer, Int) throws -> T) rethrows -> T { try body(base, bytes) }
 }

@@ -58,6 +58,42 @@ public enum HostProcess {
         return Result(status: code, stdout: stdout, stderr: stderr)
     }
 
+    /// Starts `path` with `arguments`, descriptor `fd` passed on as its
+    /// descriptor 3 and its stdout discarded (stderr stays shared, so its
+    /// one-line errors reach the user). Ctrl-C reaches it with the process
+    /// group; reap() collects it.
+    public static func spawn(_ path: String, _ arguments: [String], passing fd: Int32) throws(HostError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fd, 3)
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0)
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        guard result == 0 else { throw HostError("cannot run \(path): \(String(cString: strerror(result)))") }
+        return pid
+    }
+
+    /// Waits up to `timeout` seconds for `pid`, then kills it; its exit status (128 + signal if killed).
+    public static func reap(_ pid: pid_t, timeout: Double) -> Int32 {
+        let deadline = Stopwatch.now() + UInt64(max(0, timeout) * 1e9)
+        var status: Int32 = 0
+        while true {
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid { break }
+            if done < 0 && errno != EINTR { return -1 }
+            if Stopwatch.now() > deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                break
+            }
+            Stopwatch.sleep(seconds: 0.01)
+        }
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
     /// Reads both pipes to their ends, whichever has data, so a chatty
     /// stderr cannot block the child while we wait on stdout.
     private static func drain(_ outFD: Int32, _ errFD: Int32) -> ([UInt8], [UInt8]) {

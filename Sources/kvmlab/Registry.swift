@@ -13,7 +13,7 @@ protocol ExperimentCommand: ParsableCommand {
 enum Registry {
     static let experiments: [any ExperimentCommand.Type] = [
         RunCommand.self, JitterCommand.self, DirtyLogCommand.self, ExitLatencyCommand.self,
-        MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self,
+        MemslotCommand.self, PopulateCommand.self, RootReloadCommand.self, TeardownCommand.self, MigrateCommand.self,
     ]
 
     /// The experiments compare can run, by command name.

@@ -67,6 +67,7 @@ public enum CLI {
         ["populate", "-v", "1", "-b", "4m"],
         ["root-reload", "--dirtiers", "1", "--working-set", "1m", "--duration", "0.2"],
         ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.02"],
+        ["migrate", "-v", "1", "-b", "4m", "--baseline", "0.05", "--after", "0.05"],
     ]
 
     /// Runs kvmlab; `environment` entries are added to the test's own.

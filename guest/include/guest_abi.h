@@ -62,6 +62,34 @@
 #define MB_TOGGLE_MASK 0xC8      // crwp: the CR0 bit(s) each flip toggles (the host sets CR0_WP)
 #define CR0_WP 0x10000
 
+// migrator (kvmlab migrate's workload): a dirtying vCPU first writes every
+// page of its region once, then writes pages (sequentially or at random,
+// within the first MB_MIG_ACTIVE pages, one every MB_MIG_INTERVAL TSC
+// cycles or without pause); an idle vCPU computes without writing memory.
+// A write adds one to the page's counter (word 0) and stores
+// counter ^ page address ^ MB_STAMP in word 1, and adds one to MB_WRITES,
+// so that after any migration the counters sum to MB_WRITES unless a page
+// was lost. Every loop reads the TSC: gaps above MB_THRESHOLD are stalls
+// {tsc at the gap's end, gap} in a ring, work done is counted per
+// MB_MIG_SLOT_CYCLES slot in the timeline (entry = slot << 32 | count),
+// and a TSC that went backwards is counted. MB_COMMAND = 1: verify every
+// page (MB_MISMATCHES, MB_FIRST_BAD, MB_CHECKSUM = the counters' sum),
+// then report done.
+#define MB_MIG_ROLE 0xD0         // 0 = dirtying, 1 = idle
+#define MB_MIG_INTERVAL 0xD8     // TSC cycles between writes; 0 = no pause
+#define MB_MIG_SLOT_CYCLES 0xE0  // TSC cycles per timeline slot
+#define MB_MIG_TSC_BASE 0xE8     // the guest TSC at timeline slot 0
+#define MB_MIG_ACTIVE 0xF0       // pages written after the first pass (the hot set)
+#define MB_MIG_WARM 0xF8         // guest: 1 once every page was written once
+#define MB_MIG_SLOT_NOW 0x100    // guest: the slot it is counting in
+#define MB_MIG_BACKWARDS 0x108   // guest: TSC reads lower than the one before
+#define MB_MIG_STALLS 0x110      // guest: stalls recorded so far
+#define MB_MIG_TIMELINE 0x1000   // 4096 slots of u64
+#define MB_MIG_TIMELINE_SLOTS 4096
+#define MB_MIG_STALL_RING 0x9000 // 1024 stalls of {u64 tsc, u64 gap}
+#define MB_MIG_STALL_CAPACITY 1024
+#define MIG_ROLE_IDLE 1
+
 // Exception frame the IDT stubs leave at RSP (8-byte slots, lowest first):
 // saved RAX, vector, error code (0 where the CPU pushes none), then the
 // CPU's frame: RIP, CS, RFLAGS, RSP, SS.

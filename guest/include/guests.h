@@ -29,6 +29,7 @@ KVMLAB_GUEST(passes)
 KVMLAB_GUEST(crwp)
 KVMLAB_GUEST(triple)
 KVMLAB_GUEST(dirtier)
+KVMLAB_GUEST(migrator)
 
 // The fault guest also marks its faulting instruction.
 extern const unsigned char kvmlab_guest_fault_start[];

@@ -104,6 +104,28 @@ static const unsigned long CKVM_PRE_FAULT_MEMORY = _IOWR(KVMIO, 0xd5, struct ckv
 static const unsigned long CKVM_CREATE_GUEST_MEMFD = _IOWR(KVMIO, 0xd4, struct ckvm_create_guest_memfd);
 static const unsigned long CKVM_SET_USER_MEMORY_REGION2 = _IOW(KVMIO, 0x49, struct ckvm_userspace_memory_region2);
 static const int CKVM_MADV_POPULATE_WRITE = MADV_POPULATE_WRITE;
+// The vCPU state a migration carries (KVM_GET_* on the source, KVM_SET_*
+// on the destination).
+static const unsigned long CKVM_GET_FPU = KVM_GET_FPU;
+static const unsigned long CKVM_SET_FPU = KVM_SET_FPU;
+static const unsigned long CKVM_GET_XSAVE2 = KVM_GET_XSAVE2;
+static const unsigned long CKVM_SET_XSAVE = KVM_SET_XSAVE;
+static const unsigned long CKVM_GET_XCRS = KVM_GET_XCRS;
+static const unsigned long CKVM_SET_XCRS = KVM_SET_XCRS;
+static const unsigned long CKVM_GET_MSRS = KVM_GET_MSRS;
+static const unsigned long CKVM_SET_MSRS = KVM_SET_MSRS;
+static const unsigned long CKVM_GET_MSR_INDEX_LIST = KVM_GET_MSR_INDEX_LIST;
+static const unsigned long CKVM_GET_VCPU_EVENTS = KVM_GET_VCPU_EVENTS;
+static const unsigned long CKVM_SET_VCPU_EVENTS = KVM_SET_VCPU_EVENTS;
+static const unsigned long CKVM_GET_DEBUGREGS = KVM_GET_DEBUGREGS;
+static const unsigned long CKVM_SET_DEBUGREGS = KVM_SET_DEBUGREGS;
+static const unsigned long CKVM_SET_DEVICE_ATTR = KVM_SET_DEVICE_ATTR;
+static const unsigned long CKVM_GET_DEVICE_ATTR = KVM_GET_DEVICE_ATTR;
+static const unsigned long CKVM_HAS_DEVICE_ATTR = KVM_HAS_DEVICE_ATTR;
+// The vCPU's TSC offset (guest TSC - host TSC) as a device attribute
+// (Linux 5.16): exact, unlike writing IA32_TSC a moment after reading the host's.
+static const uint32_t CKVM_VCPU_TSC_CTRL = KVM_VCPU_TSC_CTRL;
+static const uint64_t CKVM_VCPU_TSC_OFFSET = KVM_VCPU_TSC_OFFSET;
 
 // _BITUL() constants are not imported by Swift.
 static const uint32_t CKVM_DIRTY_GFN_F_DIRTY = KVM_DIRTY_GFN_F_DIRTY;

@@ -12,6 +12,7 @@ public enum ExperimentKind: String, CaseIterable, Sendable, Codable {
     case populate
     case rootReload = "root-reload"
     case teardown
+    case migrate
 
     /// The command's one-line abstract.
     public var summary: String {
@@ -24,6 +25,7 @@ public enum ExperimentKind: String, CaseIterable, Sendable, Codable {
         case .populate: return "How fast a VM's memory becomes usable: demand faults against three ways of populating it first."
         case .rootReload: return "MMU context resets forced from the guest: a CPL0 vCPU toggles CR0.WP in a loop."
         case .teardown: return "The cost of destroying a big VM, and who pays for it on the same CPU."
+        case .migrate: return "Live-migrate a running VM to another kvmlab over TCP, pre-copy driven by the dirty log, with the guest's own view of the cost."
         }
     }
 }

@@ -1,0 +1,140 @@
+import Scenarios
+import VMM
+
+/// `kvmlab migrate`'s table and JSON detail.
+public enum MigrateReport {
+    /// The KVM stats a round moves when the guest's writes fault on
+    /// write-protected pages and huge mappings are split.
+    static let roundStats = ["pf_fixed", "pf_taken", "pages_4k", "pages_2m", "remote_tlb_flush", "mmu_shadow_zapped"]
+
+    public static func text(_ result: MigrateResult) -> String {
+        let config = result.config
+        var out = "migrate: \(config.vcpus) dirtying vCPU(s) × \(Sizes.format(config.bytesPerVCPU)), \(config.idleVCPUs) idle; "
+        out += "\(config.backing.rawValue) → \(result.destinationBacking.isEmpty ? "?" : result.destinationBacking); "
+        out += "dirty rate \(config.dirtyRate.map { "\(Int($0)) pages/s" } ?? "unlimited") per vCPU, \(config.random ? "random" : "sequential"); "
+        out += "tracking \(config.track.rawValue)\(config.track == .manual ? " (clear chunk \(config.clearChunk) pages)" : "")"
+        out += config.bandwidth.map { ", bandwidth cap \(Format.fixed($0 / 1e6, 1)) MB/s" } ?? ""
+        out += "\n\n"
+        var rounds = Table(title: "Pre-copy rounds (the vCPUs keep running)",
+                           headers: ["round", "pages sent", "MB", "s", "MB/s", "dirtied", "dirtied/s", "harvest ms", "clear ms", "est. downtime ms"] + roundStats)
+        for round in result.rounds {
+            let stats = round.phase.stats
+            rounds.add([String(round.number), String(round.pagesSent), Format.fixed(Double(round.bytesSent) / 1e6, 1), Format.fixed(round.seconds, 3),
+                        Format.fixed(Double(round.bytesSent) / max(round.seconds, 1e-9) / 1e6, 0), String(round.pagesDirtied),
+                        Format.fixed(Double(round.pagesDirtied) / max(round.seconds + round.harvestSeconds, 1e-9), 0),
+                        Format.fixed(round.harvestSeconds * 1e3, 2), Format.fixed(round.clearSeconds * 1e3, 2), Format.fixed(round.estimatedDowntime * 1e3, 1)]
+                       + roundStats.map { key in (stats?.vm[key] ?? stats?.vcpus[key]).map(Format.signed) ?? "-" })
+        }
+        out += rounds.render()
+        out += "\n\(result.outcome.isEmpty ? "pre-copy did not finish" : result.outcome)\n"
+        if let downtime = result.downtime {
+            let gaps = result.guestDowntimes
+            out += "switchover: \(result.finalPages) pages with the vCPUs stopped; downtime \(Format.fixed(downtime * 1e3, 2)) ms (\(result.downtimeClock))"
+            if let worst = gaps.max() { out += "; the guest saw \(Format.fixed(worst * 1e3, 2)) ms (longest gap of \(gaps.count) vCPUs)" }
+            out += "\n"
+            if let destination = result.destination {
+                out += "  destination: state loaded in \(Format.fixed(destination.loadSeconds * 1e3, 2)) ms, TSC by \(destination.tscMethod)"
+                out += destination.digestChecked ? ", memory digest checked in \(Format.fixed(destination.digestSeconds * 1e3, 2)) ms (inside the downtime; --no-digest leaves it out)" : ""
+                out += destination.msrsRefused.isEmpty ? "" : ", MSRs this KVM would not load: " + destination.msrsRefused.map { "0x" + String($0, radix: 16) }.joined(separator: " ")
+                out += "\n"
+            }
+        }
+        if let total = result.totalSeconds {
+            out += "total: \(Format.fixed(total, 3)) s, \(Format.fixed(Double(result.bytesSent) / 1e6, 1)) MB sent for \(Sizes.format(config.testMemory)) of memory"
+            out += " (\(Format.fixed(Double(result.bytesSent) / Double(max(1, config.testMemory)), 2))×), \(Format.fixed(result.bandwidth / 1e6, 0)) MB/s\n"
+        }
+        out += "\n" + guestTable(result)
+        return out + ExperimentFooter.text(result.experiment)
+    }
+
+    /// The guest's own view: work per second per vCPU and stalls, per phase.
+    static func guestTable(_ result: MigrateResult) -> String {
+        let kinds = result.config.idleVCPUs > 0 ? [true, false] : [true]
+        var headers = ["phase", "ms"]
+        for dirtying in kinds {
+            let kind = dirtying ? "dirtying" : "idle"
+            headers += ["\(kind) work/s", "× baseline", "stalls", "p50 µs", "max µs"]
+        }
+        var table = Table(title: "The guest's view (its own TSC; work = pages written by dirtying vCPUs, compute units by idle ones)", headers: headers)
+        let phases = result.guestPhases
+        let baseline = phases.first { $0.name == "baseline" }
+        for phase in phases {
+            var row = [phase.name, Format.fixed(result.seconds(phase.end - phase.start) * 1e3, 1)]
+            for dirtying in kinds {
+                let rate = result.throughput(phase, dirtying: dirtying)
+                let base = baseline.flatMap { result.throughput($0, dirtying: dirtying) }
+                let stalls = result.stalls(phase, dirtying: dirtying).sorted()
+                row += [rate.map { Format.fixed($0, 0) } ?? "-", rate.flatMap { rate in base.map { Format.fixed(rate / max($0, 1e-9), 3) } } ?? "-",
+                        String(stalls.count), stalls.isEmpty ? "-" : Format.micros(stalls[stalls.count / 2]), stalls.last.map(Format.micros) ?? "-"]
+            }
+            table.add(row)
+        }
+        return table.render()
+    }
+}
+
+/// `--json` detail: the rounds, the switchover and every vCPU's timeline.
+public struct MigrateDetail: Encodable {
+    struct Round: Encodable {
+        let number: Int
+        let pagesSent: Int
+        let bytesSent: UInt64
+        let seconds: Double
+        let pagesDirtied: Int
+        let harvestSeconds: Double
+        let clearSeconds: Double
+        let estimatedDowntimeSeconds: Double
+    }
+
+    struct Phase: Encodable {
+        let name: String
+        /// Seconds from the timeline's start (the guest's TSC base).
+        let startSeconds: Double
+        let endSeconds: Double
+    }
+
+    struct Timeline: Encodable {
+        let vcpu: Int
+        let role: String
+        let firstSlot: UInt64
+        /// Work done per slot (pages written or compute units).
+        let work: [UInt32]
+        /// Stalls: seconds from the timeline's start at the stall's end, and its length.
+        let stalls: [[Double]]
+        let stallsLost: UInt64
+    }
+
+    let converged: Bool
+    let outcome: String
+    let slotSeconds: Double
+    let rounds: [Round]
+    let phases: [Phase]
+    let downtimeSeconds: Double?
+    let downtimeClock: String
+    let guestDowntimeSeconds: [Double]
+    let destinationBacking: String
+    let tscMethod: String?
+    let timelines: [Timeline]
+
+    public init(_ result: MigrateResult) {
+        converged = result.converged
+        outcome = result.outcome
+        slotSeconds = result.config.slotSeconds
+        rounds = result.rounds.map {
+            Round(number: $0.number, pagesSent: $0.pagesSent, bytesSent: $0.bytesSent, seconds: $0.seconds, pagesDirtied: $0.pagesDirtied,
+                  harvestSeconds: $0.harvestSeconds, clearSeconds: $0.clearSeconds, estimatedDowntimeSeconds: $0.estimatedDowntime)
+        }
+        let base = result.baseTSC
+        let since = { (tsc: UInt64) in tsc >= base ? result.seconds(tsc - base) : -result.seconds(base - tsc) }
+        phases = result.guestPhases.map { Phase(name: $0.name, startSeconds: since($0.start), endSeconds: since($0.end)) }
+        downtimeSeconds = result.downtime
+        downtimeClock = result.downtimeClock
+        guestDowntimeSeconds = result.guestDowntimes
+        destinationBacking = result.destinationBacking
+        tscMethod = result.destination?.tscMethod
+        timelines = result.timelines.enumerated().map { index, timeline in
+            Timeline(vcpu: index, role: index < result.config.vcpus ? "dirtying" : "idle", firstSlot: timeline.firstSlot, work: timeline.work,
+                     stalls: timeline.stalls.map { [since($0.endTSC), result.seconds($0.cycles)] }, stallsLost: timeline.stallsLost)
+        }
+    }
+}

@@ -1,0 +1,330 @@
+import CKVM
+import Guests
+import KVM
+import VMM
+
+/// One pre-copy round as the source saw it.
+public struct MigrationRound: Sendable, Equatable {
+    public let number: Int
+    public let pagesSent: Int
+    public let bytesSent: UInt64
+    /// Seconds sending took (harvests excluded).
+    public let seconds: Double
+    /// Pages found dirty after the round: what the guest dirtied meanwhile.
+    public let pagesDirtied: Int
+    public let harvestSeconds: Double
+    public let clearSeconds: Double
+    /// The dirty pages' bytes at the bandwidth measured so far.
+    public let estimatedDowntime: Double
+    /// KVM's stats and tracepoints over the round (sending and harvesting).
+    public let phase: PhaseRecord
+}
+
+/// The source's half of a migration: builds the VM, runs the workload,
+/// tracks dirty pages in rounds while the vCPUs run, switches over and
+/// collects the destination's report.
+final class MigrationSource {
+    let config: MigrateConfig
+    let machine: Machine
+    let harvester: Harvester
+    let runner: VCPURunner
+    let memory: GuestSpan
+    let tscOffset: Int64
+    let tscHz: Double
+    let baseTSC: UInt64
+    private let msrs: [UInt32]
+    private var collectors: [TimelineCollector] = []
+    private var record = MigrationRecord()
+
+    init(_ config: MigrateConfig) throws {
+        try config.validate()
+        try PinPlan.checkCPUs(config.pin)
+        try Resources.requireRAM(config.testMemory, for: "guest memory of \(config.vcpus) dirtying vCPUs", fix: "lower -v or -b")
+        var machineConfig = MachineConfig(vcpus: config.totalVCPUs, testMemory: config.testMemory, backing: config.backing)
+        switch config.track {
+        case .bitmap: break
+        case .manual: machineConfig.manualProtect = [.enable, .initiallySet]
+        case .ring:
+            let limits = try KVMDevice().dirtyRingLimits
+            guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING is 0): use --dirty-track bitmap or manual") }
+            guard config.ringEntries <= limits.maxEntries else {
+                throw ConfigError("--ring-entries \(config.ringEntries) exceeds this host's KVM_CAP_DIRTY_LOG_RING (\(limits.maxEntries) entries)")
+            }
+            machineConfig.dirtyRingEntries = config.ringEntries
+        }
+        machine = try Machine(machineConfig)
+        try machine.load(GuestImage.builtin(MigratorGuest.image)!)
+        guard let khz = machine.vcpus[0].tscKHz else { throw HostLacks("KVM_GET_TSC_KHZ failed: the guest's TSC rate is unknown") }
+        tscHz = Double(khz) * 1000
+        tscOffset = try MigratorGuest.tscOffset(machine.vcpus[0])
+        baseTSC = MigratorGuest.guestTSC(offset: tscOffset)
+        MigratorGuest.configure(machine, config, tscHz: tscHz, baseTSC: baseTSC)
+        msrs = machine.vcpus[0].readableMSRs(try machine.device.msrIndexList())
+        harvester = try Harvester(machine: machine, manualProtect: config.track == .manual, clearChunk: config.clearChunk,
+                                  ringEntries: config.track == .ring ? config.ringEntries : nil)
+        runner = VCPURunner(machine: machine) { _, _ in .resume }
+        let harvester = harvester
+        if config.track == .ring { runner.onDirtyRingFull = { try harvester.drainRingFull(vcpu: $0) } }
+        memory = machine.memory(at: GuestLayout.testMemoryBase, bytes: config.testMemory)!
+        self.config = config
+    }
+
+    /// Runs the whole migration over `connect()`'s stream. Never throws once
+    /// the guest runs: a failure from then on is reported in the result
+    /// with everything measured until it.
+    func run(connect: () throws -> StreamSocket) throws -> MigrateResult {
+        let channel = MigrationChannel(socket: try connect(), bandwidth: config.bandwidth)
+        try handshake(channel)
+        // Opened before the vCPUs run: KVM_GET_STATS_FD waits for a vCPU's
+        // mutex, which a vCPU in KVM_RUN holds.
+        let timer = PhaseTimer(machine: machine)
+        try runner.start(pin: config.pin)
+        collectors = machine.vcpus.indices.map { TimelineCollector(mailbox: machine.mailbox($0)) }
+        guard MigratorGuest.waitWarm(machine, runner, dirtying: config.vcpus) else {
+            return finish(problem: "the workload did not start (stopped, or a vCPU ended: \(runner.wait(timeout: 5).compactMap(\.problem).first ?? "interrupted"))", channel: channel)
+        }
+        mark("baseline")
+        idle(config.baselineSeconds)
+        do {
+            let converged = try precopy(channel, timer: timer)
+            if !converged && config.abortIfNotConverged {
+                record.outcome = "not converged: cancelled (--abort-if-not-converged); the source kept running"
+                try? channel.cancel()
+                return continueOnSource(problem: nil, channel: channel)
+            }
+            return try switchover(channel)
+        } catch {
+            if Interrupts.shared.requested {
+                try? channel.cancel()
+                return finish(problem: nil, channel: channel, interrupted: true)
+            }
+            return continueOnSource(problem: "migration failed: \(error)", channel: channel)
+        }
+    }
+
+    private func handshake(_ channel: MigrationChannel) throws {
+        let hello = MigrationHello(vcpus: config.totalVCPUs, slots: machine.testSlots.count, testMemory: config.testMemory,
+                                   systemSize: machine.layout.systemSize, backing: config.backing, tscKHz: UInt64(tscHz / 1000),
+                                   afterSeconds: config.afterSeconds, digest: config.digest, bootID: MigratorGuest.bootID,
+                                   structSizes: MigrationHello.localStructSizes)
+        try channel.send(.hello, payload: hello.encode())
+        guard let header = try channel.receiveHeader(maxSystemBytes: 0), header.kind == .ready else {
+            throw HostError("the destination closed the stream instead of accepting the VM (see its message above)")
+        }
+        record.destinationBacking = String(decoding: try channel.receivePayload(header), as: UTF8.self)
+    }
+
+    private func mark(_ name: String) { record.marks.append(PhaseMark(name: name, tsc: MigratorGuest.guestTSC(offset: tscOffset))) }
+
+    /// Lets the workload run for `seconds`, reading the timelines as it goes.
+    private func idle(_ seconds: Double) {
+        let end = Stopwatch.now() + UInt64(max(0, seconds) * 1e9)
+        while Stopwatch.now() < end && !Interrupts.shared.requested && runner.endedCount == 0 {
+            collectors.forEach { $0.collect() }
+            Stopwatch.sleep(until: min(end, Stopwatch.now() + 50_000_000))
+        }
+    }
+
+    /// Rounds until the estimated downtime fits or --max-rounds; true if it converged.
+    private func precopy(_ channel: MigrationChannel, timer: PhaseTimer) throws -> Bool {
+        mark("round 1")
+        let start = timer.begin("round 1")
+        record.trackingStartSeconds = try Stopwatch.seconds { try machine.setTestSlotFlags(.logDirtyPages) }
+        // System memory (code, tables, mailboxes) goes whole with round 1;
+        // at the switchover only the vCPU areas, where the guest writes.
+        try channel.send(.system, payload: systemBytes(from: 0, count: Int(machine.layout.systemSize)))
+        var pending: [DirtyBitmap]? = nil
+        var round = 1
+        var sendSeconds = 0.0
+        var phaseStart = start
+        while true {
+            if Interrupts.shared.requested { throw HostError("interrupted") }
+            channel.restartPacing()
+            let before = channel.bytesSent
+            let sent = try send(pending, channel: channel)
+            try channel.send(.roundEnd, count: UInt32(round))
+            sendSeconds += sent.seconds
+            collectors.forEach { $0.collect() }
+            let harvest = try harvestDirty()
+            pending = harvest.bitmaps
+            let dirty = harvest.bitmaps.reduce(0) { $0 + $1.dirtyCount }
+            record.bandwidth = Double(channel.bytesSent) / max(sendSeconds, 1e-9)
+            let estimate = Double(dirty * (8 + MigrationWire.pageBytes)) / record.bandwidth
+            let phase = timer.end("round \(round)", since: phaseStart, seconds: sent.seconds + harvest.seconds)
+            record.rounds.append(MigrationRound(number: round, pagesSent: sent.pages, bytesSent: channel.bytesSent - before, seconds: sent.seconds,
+                                                pagesDirtied: dirty, harvestSeconds: harvest.seconds, clearSeconds: sent.clearSeconds + harvest.clearSeconds,
+                                                estimatedDowntime: estimate, phase: phase))
+            if estimate <= config.downtimeLimit {
+                record.outcome = "converged: \(dirty) dirty pages would take \(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)), within --downtime-limit \(MigrateResult.millis(config.downtimeLimit))"
+                record.converged = true
+                record.pendingAtSwitchover = harvest.bitmaps
+                return true
+            }
+            if round >= config.maxRounds {
+                record.outcome = "not converged: after \(round) rounds \(dirty) pages were still dirty (\(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)); --downtime-limit \(MigrateResult.millis(config.downtimeLimit)))"
+                record.pendingAtSwitchover = harvest.bitmaps
+                return false
+            }
+            round += 1
+            mark("round \(round)")
+            phaseStart = timer.begin("round \(round)")
+        }
+    }
+
+    /// The pages dirtied since the last harvest, as one bitmap per slot.
+    private func harvestDirty() throws -> (bitmaps: [DirtyBitmap], seconds: Double, clearSeconds: Double) {
+        let seconds = try harvester.get()
+        // A ring's entries are reset (re-protected) before the pages are
+        // read; a bitmap get already re-protected; manual mode clears each
+        // chunk just before sending it.
+        let clearSeconds = config.track == .ring ? try harvester.clear() : 0
+        return (harvester.bitmaps, seconds, clearSeconds)
+    }
+
+    /// Sends every page (round 1 outside manual mode) or those in `dirty`.
+    /// At the switchover nothing is cleared (the vCPUs are stopped), and
+    /// `skip` (a planted fault) is a page left out.
+    private func send(_ dirty: [DirtyBitmap]?, channel: MigrationChannel, switchover: Bool = false, skip: UInt64? = nil) throws -> (pages: Int, seconds: Double, clearSeconds: Double) {
+        var pages = 0
+        var clearSeconds = 0.0
+        let clearChunks = config.track == .manual && !switchover
+        let clock = Stopwatch()
+        let bitmaps: [DirtyBitmap]
+        if let dirty {
+            bitmaps = dirty
+        } else if config.track == .manual {
+            // Round 1 with initially-set bits: the first get says "all dirty".
+            try harvester.get()
+            bitmaps = harvester.bitmaps
+        } else {
+            for page in 0..<UInt64(memory.bytes / MigrationWire.pageBytes) { try channel.queuePage(page, from: memory) }
+            try channel.flushPages()
+            return (memory.bytes / MigrationWire.pageBytes, clock.seconds, 0)
+        }
+        for (index, slot) in machine.testSlots.enumerated() {
+            let first = UInt64((slot.guestPhysicalAddress - GuestLayout.testMemoryBase) / GuestLayout.pageSize)
+            let ranges = config.track == .manual ? harvester.clearRanges[index] : [ClearRange(firstPage: 0, pageCount: bitmaps[index].pages)]
+            for range in ranges {
+                let set = (range.firstPage..<range.firstPage + range.pageCount).filter { bitmaps[index][$0] }
+                guard !set.isEmpty else { continue }
+                if clearChunks {
+                    clearSeconds += try Stopwatch.seconds { try machine.vm.clearDirtyLog(slot: slot.slot, bitmap: bitmaps[index], ranges: [range]) }
+                }
+                for page in set where first + UInt64(page) != skip {
+                    try channel.queuePage(first + UInt64(page), from: memory)
+                    pages += 1
+                }
+            }
+        }
+        try channel.flushPages()
+        return (pages, clock.seconds - clearSeconds, clearSeconds)
+    }
+
+    private func switchover(_ channel: MigrationChannel) throws -> MigrateResult {
+        mark("switchover")
+        let stopClock = Stopwatch()
+        runner.stop(.host)
+        let outcomes = runner.wait(timeout: 30)
+        let stopMonotonic = Stopwatch.now()
+        let stopTSC = MigratorGuest.guestTSC(offset: tscOffset)
+        if let problem = outcomes.compactMap(\.problem).first { throw HostError("a vCPU did not stop cleanly: \(problem)") }
+        collectors.forEach { $0.collect(final: true) }
+        // The last harvest, with the vCPUs stopped, joined with what the
+        // last round left dirty.
+        let final = try harvester.get()
+        var dirty = harvester.bitmaps
+        let skip = InjectedFault.on(.migrateSkipPage) ? (0..<dirty[0].pages).first { dirty[0][$0] }.map(UInt64.init) : nil
+        for (index, pending) in (record.pendingAtSwitchover ?? []).enumerated() {
+            for word in dirty[index].words.indices { dirty[index].words[word] |= pending.words[word] }
+        }
+        record.finalPages = dirty.reduce(0) { $0 + $1.dirtyCount }
+        let sent = try send(dirty, channel: channel, switchover: true, skip: skip)
+        try channel.send(.system, payload: systemBytes(from: GuestLayout.vcpuAreaBase, count: Int(GuestLayout.vcpuStride) * machine.vcpus.count))
+        let states = try machine.vcpus.map { vcpu throws in try vcpu.saveState(msrs: msrs, xsaveBytes: machine.device.xsaveBytes) }
+        try channel.send(.state, payload: SwitchoverState(vcpus: states, tscOffset: tscOffset, stopGuestTSC: stopTSC,
+                                                          stopUnixNanos: UInt64(HostClock.unixTime() * 1e9), stopMonotonicNanos: stopMonotonic).encode())
+        record.switchoverSendSeconds = sent.seconds
+        record.finalHarvestSeconds = final
+        guard let header = try channel.receiveHeader(maxSystemBytes: 0), header.kind == .resumed else {
+            throw HostError("the destination did not resume the VM (see its message above)")
+        }
+        let resumed = try ResumeNotice.decode(try channel.receivePayload(header))
+        let ackSeconds = stopClock.seconds
+        record.downtime = resumed.monotonicNanos > stopMonotonic ? Double(resumed.monotonicNanos - stopMonotonic) / 1e9 : ackSeconds
+        record.downtimeClock = resumed.monotonicNanos > stopMonotonic ? "CLOCK_MONOTONIC on this host" : "stop until the destination's acknowledgement"
+        record.stopTSC = stopTSC
+        // The source's memory is frozen: its digest goes out while the guest runs on.
+        try channel.send(.digest, payload: MemoryDigest.of(memory).encode())
+        guard let resultHeader = try channel.receiveHeader(maxSystemBytes: 0), resultHeader.kind == .result else {
+            throw HostError("the destination ended without its report")
+        }
+        record.destination = try DestinationReport.decode(try channel.receivePayload(resultHeader))
+        record.totalBytes = channel.bytesSent
+        return result(problem: record.destination?.problem.isEmpty == false ? "destination: \(record.destination!.problem)" : nil, interrupted: false)
+    }
+
+    /// A SYSTEM frame's payload: `count` bytes of system memory from `gpa`.
+    private func systemBytes(from gpa: UInt64, count: Int) -> [UInt8] {
+        var writer = WireWriter()
+        writer.u64(gpa)
+        var area = [UInt8](repeating: 0, count: count)
+        let span = machine.memory(at: gpa, bytes: UInt64(count))!
+        area.withUnsafeMutableBytes { span.copy(from: 0, count: count, to: $0.baseAddress!) }
+        writer.raw(area)
+        return writer.bytes
+    }
+
+    /// After a cancelled or failed migration: logging off, the workload runs
+    /// on here for --after seconds and then verifies its own pages.
+    private func continueOnSource(problem: String?, channel: MigrationChannel) -> MigrateResult {
+        channel.socket.shutdown()
+        _ = try? machine.setTestSlotFlags([])
+        mark("after (source)")
+        idle(config.afterSeconds)
+        return finish(problem: problem, channel: channel)
+    }
+
+    private func finish(problem: String?, channel: MigrationChannel, interrupted: Bool = false) -> MigrateResult {
+        let end = MigratorGuest.guestTSC(offset: tscOffset)
+        let verdicts = interrupted ? [] : MigratorGuest.verify(machine, runner, pagesPerVCPU: config.bytesPerVCPU / GuestLayout.pageSize)
+        if interrupted { _ = runner.wait(timeout: 10) }
+        collectors.forEach { $0.collect(final: true) }
+        record.sourceVerdicts = verdicts
+        record.sourceEndTSC = end
+        record.totalBytes = channel.bytesSent
+        return result(problem: problem, interrupted: interrupted)
+    }
+
+    private func result(problem: String?, interrupted: Bool) -> MigrateResult {
+        MigrateResult(config: config, record: record, timelines: collectors.map(\.timeline), tscHz: tscHz, baseTSC: baseTSC,
+                      problem: problem, interrupted: interrupted)
+    }
+}
+
+/// A boundary between phases of the guest's view, in guest TSC.
+public struct PhaseMark: Sendable, Equatable {
+    public let name: String
+    public let tsc: UInt64
+}
+
+/// What the source recorded as it went, for the result.
+struct MigrationRecord {
+    var marks: [PhaseMark] = []
+    var rounds: [MigrationRound] = []
+    var converged = false
+    var outcome = ""
+    var bandwidth = 0.0
+    var trackingStartSeconds = 0.0
+    var pendingAtSwitchover: [DirtyBitmap]?
+    var finalPages = 0
+    var finalHarvestSeconds = 0.0
+    var switchoverSendSeconds = 0.0
+    var downtime: Double?
+    var downtimeClock = ""
+    var stopTSC: UInt64?
+    var totalBytes: UInt64 = 0
+    var destinationBacking = ""
+    var destination: DestinationReport?
+    var sourceVerdicts: [DestinationReport.VCPUVerdict] = []
+    var sourceEndTSC: UInt64 = 0
+}
