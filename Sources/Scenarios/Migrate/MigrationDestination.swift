@@ -27,6 +27,7 @@ enum MigrationDestination {
         guard let first = try channel.receiveHeader(maxSystemBytes: 0) else { throw MigrationWireError("the source closed the stream before saying anything") }
         guard first.kind == .hello else { throw MigrationWireError("the stream starts with a \(first.kind) frame instead of HELLO") }
         let hello = try MigrationHello.decode(try channel.receivePayload(first))
+        try Resources.requireRAM(hello.testMemory, for: "the source's \(hello.testMemory >> 20) MiB of guest memory", fix: "migrate a smaller VM, or free memory here")
         let machine = try Machine(MachineConfig(vcpus: hello.vcpus, testMemory: hello.testMemory, backing: backing ?? hello.backing, slots: hello.slots))
         guard machine.layout.systemSize == hello.systemSize else {
             throw MigrationWireError("the source's system memory is \(hello.systemSize) bytes, this kvmlab's layout \(machine.layout.systemSize): different versions")
