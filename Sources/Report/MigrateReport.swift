@@ -15,17 +15,19 @@ public enum MigrateReport {
         out += "tracking \(config.track.rawValue)\(config.track == .manual ? " (clear chunk \(config.clearChunk) pages)" : "")"
         out += config.bandwidth.map { ", bandwidth cap \(Format.fixed($0 / 1e6, 1)) MB/s" } ?? ""
         out += "\n\n"
+        let autoConverge = if case .autoConverge? = config.throttle { true } else { false }
         var rounds = Table(title: "Pre-copy rounds (the vCPUs keep running)",
-                           headers: ["round", "pages sent", "MB", "s", "MB/s", "dirtied", "dirtied/s", "harvest ms", "clear ms", "est. downtime ms"] + roundStats)
+                           headers: ["round"] + (autoConverge ? ["throttle %"] : []) + ["pages sent", "MB", "s", "MB/s", "dirtied", "dirtied/s", "harvest ms", "clear ms", "est. downtime ms"] + roundStats)
         for round in result.rounds {
             let stats = round.phase.stats
-            rounds.add([String(round.number), String(round.pagesSent), Format.fixed(Double(round.bytesSent) / 1e6, 1), Format.fixed(round.seconds, 3),
+            rounds.add([String(round.number)] + (autoConverge ? [Format.fixed(round.throttle * 100, 0)] : []) + [ String(round.pagesSent), Format.fixed(Double(round.bytesSent) / 1e6, 1), Format.fixed(round.seconds, 3),
                         Format.fixed(Double(round.bytesSent) / max(round.seconds, 1e-9) / 1e6, 0), String(round.pagesDirtied),
                         Format.fixed(Double(round.pagesDirtied) / max(round.seconds + round.harvestSeconds, 1e-9), 0),
                         Format.fixed(round.harvestSeconds * 1e3, 2), Format.fixed(round.clearSeconds * 1e3, 2), Format.fixed(round.estimatedDowntime * 1e3, 1)]
                        + roundStats.map { key in (stats?.vm[key] ?? stats?.vcpus[key]).map(Format.signed) ?? "-" })
         }
         out += rounds.render()
+        if config.throttle != nil { out += "\n" + sleepTable(result) }
         out += "\n\(result.outcome.isEmpty ? "pre-copy did not finish" : result.outcome)\n"
         if let downtime = result.downtime {
             let gaps = result.guestDowntimes
@@ -45,6 +47,19 @@ public enum MigrateReport {
         }
         out += "\n" + guestTable(result)
         return out + ExperimentFooter.text(result.experiment)
+    }
+
+    /// Throttled runs: each vCPU's sleep per round (and its ring's dirty rate under a dirty-limit).
+    static func sleepTable(_ result: MigrateResult) -> String {
+        let limit = if case .dirtyLimit? = result.config.throttle { true } else { false }
+        var table = Table(title: "Throttle: ms each vCPU slept per round" + (limit ? " / pages per second its dirty ring showed" : ""),
+                          headers: ["round"] + (0..<result.config.totalVCPUs).map { "vCPU \($0) (\($0 < result.config.vcpus ? "dirtying" : "idle"))" })
+        for round in result.rounds {
+            table.add([String(round.number)] + round.sleepSeconds.indices.map { index in
+                Format.fixed(round.sleepSeconds[index] * 1e3, 1) + (limit && index < round.ringDirtyRates.count ? " / " + Format.fixed(round.ringDirtyRates[index], 0) : "")
+            })
+        }
+        return table.render()
     }
 
     /// The guest's own view: work per second per vCPU and stalls, per phase.
@@ -84,6 +99,9 @@ public struct MigrateDetail: Encodable {
         let harvestSeconds: Double
         let clearSeconds: Double
         let estimatedDowntimeSeconds: Double
+        let throttle: Double
+        let sleepSeconds: [Double]
+        let ringDirtyRates: [Double]
     }
 
     struct Phase: Encodable {
@@ -122,7 +140,8 @@ public struct MigrateDetail: Encodable {
         slotSeconds = result.config.slotSeconds
         rounds = result.rounds.map {
             Round(number: $0.number, pagesSent: $0.pagesSent, bytesSent: $0.bytesSent, seconds: $0.seconds, pagesDirtied: $0.pagesDirtied,
-                  harvestSeconds: $0.harvestSeconds, clearSeconds: $0.clearSeconds, estimatedDowntimeSeconds: $0.estimatedDowntime)
+                  harvestSeconds: $0.harvestSeconds, clearSeconds: $0.clearSeconds, estimatedDowntimeSeconds: $0.estimatedDowntime,
+                  throttle: $0.throttle, sleepSeconds: $0.sleepSeconds, ringDirtyRates: $0.ringDirtyRates)
         }
         let base = result.baseTSC
         let since = { (tsc: UInt64) in tsc >= base ? result.seconds(tsc - base) : -result.seconds(base - tsc) }

@@ -84,7 +84,7 @@ final class ConcurrentHarvestRun {
         harvester = try Harvester(machine: machine, manualProtect: config.ringEntries == nil, clearChunk: nil, ringEntries: config.ringEntries)
         runner = VCPURunner(machine: machine) { _, _ in .resume }
         let harvester = self.harvester
-        if config.ringEntries != nil { runner.onDirtyRingFull = { vcpu in try harvester.drainRingFull(vcpu: vcpu) } }
+        if config.ringEntries != nil { runner.onDirtyRingFull = { vcpu in _ = try harvester.drainRing(vcpu: vcpu) } }
         let test = machine.testSlots[0]
         memory = machine.memory(at: test.guestPhysicalAddress, bytes: config.bytesPerVCPU * UInt64(config.vcpus))!
         let pages = Int(config.bytesPerVCPU / GuestLayout.pageSize) * config.vcpus

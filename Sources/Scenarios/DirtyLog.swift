@@ -169,7 +169,7 @@ final class DirtyLogRun {
                                                                                waiting: config.waiting))
         if config.ringEntries != nil {
             let harvester = self.harvester
-            driver.runner.onDirtyRingFull = { vcpu in try harvester.drainRingFull(vcpu: vcpu) }
+            driver.runner.onDirtyRingFull = { vcpu in _ = try harvester.drainRing(vcpu: vcpu) }
         }
         timer = PhaseTimer(machine: machine)
         tscKHz = machine.vcpus[0].tscKHz

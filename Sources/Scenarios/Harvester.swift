@@ -6,7 +6,7 @@ import VMM
 /// bitmaps allocated once, and checks it against what the guests wrote.
 final class Harvester: @unchecked Sendable {
     // @unchecked: `bitmaps` is touched only by the main thread; vCPU threads
-    // reach `drainRingFull`, whose shared state is behind `pending` and each ring's lock.
+    // reach `drainRing`, whose shared state is behind `pending` and each ring's lock.
     let machine: Machine
     let manualProtect: Bool
     let clearRanges: [[ClearRange]]
@@ -31,13 +31,17 @@ final class Harvester: @unchecked Sendable {
     var usesRing: Bool { !rings.isEmpty }
     var needsClear: Bool { usesRing || manualProtect }
 
-    /// On a vCPU thread after KVM_EXIT_DIRTY_RING_FULL: empty its own ring.
-    /// A failed reset ends the vCPU (it would fill again at once).
-    func drainRingFull(vcpu: Int) throws(KVMError) {
+    /// Empties vCPU `vcpu`'s ring into the pending entries and resets it:
+    /// on its own thread after KVM_EXIT_DIRTY_RING_FULL (a failed reset then
+    /// ends the vCPU: it would fill again at once), or on a host thread that
+    /// harvests while the vCPUs run. Returns the entries it took.
+    @discardableResult
+    func drainRing(vcpu: Int) throws(KVMError) -> Int {
         var drained: [(UInt32, UInt64)] = []
         rings[vcpu].withLock { ring in _ = ring.harvest { drained.append(($0, $1)) } }
         pending.withLock { $0.append(contentsOf: drained) }
         try machine.vm.resetDirtyRings()
+        return drained.count
     }
 
     /// The "get dirty log" phase: fills one bitmap per test slot. Returns

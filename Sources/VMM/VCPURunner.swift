@@ -38,6 +38,10 @@ public final class VCPURunner: @unchecked Sendable {
     /// read-only): true re-enters the guest, which retries the access;
     /// false, or unset, ends the vCPU with the error.
     public var onRunFault: (@Sendable (_ vcpu: Int) -> Bool)?
+    /// Called on a vCPU thread each time a kick (see kick()) or another
+    /// signal brought it out of KVM_RUN, before it re-enters: where a
+    /// throttle makes the vCPU sleep outside the guest.
+    public var onKick: (@Sendable (_ vcpu: Int) -> Void)?
     /// Ctrl-C stops this run from start() until wait() returns.
     private let interruptToken = Locked<Int?>(nil)
 
@@ -118,6 +122,16 @@ public final class VCPURunner: @unchecked Sendable {
         }
     }
 
+    /// Brings vCPU `index` out of KVM_RUN once (the kick signal), so that
+    /// onKick runs on its thread. A kick that lands while the thread is
+    /// outside KVM_RUN is lost: callers kick periodically. A no-op after wait().
+    public func kick(_ index: Int) {
+        threads.withLock { state in
+            guard !state.joined, state.running.indices.contains(index) else { return }
+            state.running[index].signal(VCPURunner.kickSignal)
+        }
+    }
+
     /// Runners whose vCPU threads never left KVM_RUN: kept alive for ever,
     /// so a thread that does return one day finds its machine still there.
     private static let abandoned = Locked<[(runner: VCPURunner, threads: [JoinableThread])]>([])
@@ -186,6 +200,7 @@ public final class VCPURunner: @unchecked Sendable {
             }
             switch exit {
             case .interrupted:
+                onKick?(index)
                 continue
             case .io(let io):
                 if let outcome = handleIO(io, vcpu: vcpu, index: index) { return outcome }

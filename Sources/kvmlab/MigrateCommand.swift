@@ -29,6 +29,8 @@ struct MigrateCommand: ExperimentCommand {
           kvmlab migrate --dirty-track manual --clear-chunk 1024
           kvmlab migrate --dirty-track ring --dirty-rate unlimited --idle-vcpus 1
           kvmlab migrate --bandwidth 50m --max-rounds 3 --abort-if-not-converged
+          kvmlab migrate --bandwidth 20m --dirty-rate unlimited --auto-converge
+          kvmlab migrate --dirty-track ring --dirty-limit 5000 --idle-vcpus 1
           kvmlab migrate --listen 0.0.0.0:4444 -s anonymous_thp    (destination host)
           kvmlab migrate --to 10.0.0.2:4444 -v 4 -b 1g            (source host)
         """)
@@ -52,6 +54,10 @@ struct MigrateCommand: ExperimentCommand {
     @Option(parsing: .unconditional, help: "Seconds the workload runs on the destination before it verifies its pages.", transform: Bounded.double("--after", 0...3600, unit: "seconds")) var after = 0.5
     @Option(parsing: .unconditional, help: "Milliseconds per slot of the guest's timeline.", transform: Bounded.double("--slot", 1...100, unit: "ms")) var slot = 10.0
     @Option(parsing: .unconditional, help: "Gaps in a vCPU's loop longer than this many microseconds are stalls.", transform: Bounded.double("--stall-threshold", 1...1_000_000, unit: "µs")) var stallThreshold = 100.0
+    @Flag(help: "Throttle every vCPU when a round dirties faster than the link sends (QEMU's auto-converge).") var autoConverge = false
+    @Option(parsing: .unconditional, help: "auto-converge: the first throttle, percent of each vCPU's time asleep.", transform: Bounded.double("--throttle-initial", 1...99, unit: "%")) var throttleInitial = 20.0
+    @Option(parsing: .unconditional, help: "auto-converge: added per round that does not shrink the dirty set, percent.", transform: Bounded.double("--throttle-step", 1...99, unit: "%")) var throttleStep = 10.0
+    @Option(parsing: .unconditional, help: "Slow each vCPU whose dirty ring shows more than this many pages per second down to it (needs --dirty-track ring).", transform: Bounded.double("--dirty-limit", 1...100_000_000, unit: "pages/s")) var dirtyLimit: Double?
     @Flag(help: "Skip the destination's check of all memory before it resumes (its time is part of the downtime).") var noDigest = false
     @Option(name: .customShort("c"), help: "Pin vCPU threads to these CPUs, round robin.") var pin: CPUListArgument?
     @Option(help: "Be the destination: wait on ADDR:PORT (default address 127.0.0.1) for one migration.") var listen: String?
@@ -68,6 +74,8 @@ struct MigrateCommand: ExperimentCommand {
         if listen != nil && to != nil { throw ValidationError("--listen and --to contradict each other: a run is either the destination or the source") }
         if (listen != nil || listenFd != nil) && destBacking != nil { throw ValidationError("--dest-backing is for a local destination; with --listen give -s") }
         if dirtyTrack != .manual && clearChunk != 4096 { throw ValidationError("--clear-chunk applies to --dirty-track manual only") }
+        if autoConverge && dirtyLimit != nil { throw ValidationError("--auto-converge and --dirty-limit are two throttles: give one") }
+        if dirtyLimit != nil && dirtyTrack != .ring { throw ValidationError("--dirty-limit measures each vCPU from its dirty ring: add --dirty-track ring") }
     }
 
     func run() throws {
@@ -93,6 +101,8 @@ struct MigrateCommand: ExperimentCommand {
         config.stallThreshold = stallThreshold / 1e6
         config.digest = !noDigest
         config.pin = pin?.cpus ?? []
+        if autoConverge { config.throttle = .autoConverge(initial: throttleInitial / 100, step: throttleStep / 100) }
+        if let dirtyLimit { config.throttle = .dirtyLimit(pagesPerSecond: dirtyLimit) }
         let result = try to.map { text in
             let address = try SocketAddress(parsing: text, flag: "--to")
             return try MigrateScenario.migrate(config) { try StreamSocket.connect(to: address) }

@@ -90,6 +90,42 @@ struct MigrateTests {
         #expect((run.detail["phases"] as? [[String: Any]])?.contains { $0["name"] as? String == "after (source)" } == true)
     }
 
+    /// 2 vCPUs at 20000 pages/s each dirty 8x what a 20 MB/s link sends:
+    /// unthrottled, every round resends all memory; auto-converge steps the
+    /// throttle up (50%, 75%, 99%) until the dirty set fits.
+    @Test func autoConvergeRaisesTheThrottleUntilPreCopyConverges() throws {
+        let common = ["--bandwidth", "20m", "--dirty-rate", "20000", "--baseline", "0.05", "--after", "0.05"]
+        let plain = try migrate(common + ["--max-rounds", "3"])
+        #expect(plain.detail["converged"] as? Bool == false)
+        let throttled = try migrate(common + ["--max-rounds", "8", "--auto-converge", "--throttle-initial", "50", "--throttle-step", "25"])
+        expectClean(throttled)
+        #expect(throttled.detail["converged"] as? Bool == true, "\(throttled.detail["outcome"] ?? "")")
+        let rounds = try #require(throttled.detail["rounds"] as? [[String: Any]])
+        let steps = rounds.compactMap { $0["throttle"] as? Double }
+        #expect(steps.first == 0, "no throttle before a round showed the need")
+        #expect(zip(steps, steps.dropFirst()).allSatisfy { $0 <= $1 }, "the throttle only rises: \(steps)")
+        #expect(steps.contains(0.5) && (steps.last ?? 0) > 0.5, "\(steps)")
+        // Every vCPU slept while throttled (a round shorter than one
+        // throttle cycle, up to a second at 99%, may hold no sleep).
+        let sleeps = rounds.compactMap { $0["sleepSeconds"] as? [Double] }
+        let asleep = zip(steps, sleeps).filter { $0.0 > 0 }.map(\.1)
+        #expect((0..<2).allSatisfy { vcpu in asleep.map { $0[vcpu] }.reduce(0, +) > 0 }, "\(sleeps)")
+        #expect(zip(steps, sleeps).filter { $0.0 == 0 }.allSatisfy { $0.1.allSatisfy { $0 == 0 } }, "no sleep before the throttle: \(sleeps)")
+    }
+
+    /// A dirty-limit slows the vCPU that dirties and never the one that only computes.
+    @Test func dirtyLimitThrottlesTheDirtyingVCPUAndNeverTheIdleOne() throws {
+        let run = try migrate(["-v", "1", "--idle-vcpus", "1", "--dirty-track", "ring", "--dirty-limit", "2000", "--bandwidth", "20m"])
+        expectClean(run)
+        let rounds = try #require(run.detail["rounds"] as? [[String: Any]])
+        let sleeps = rounds.compactMap { $0["sleepSeconds"] as? [Double] }
+        let rates = rounds.compactMap { $0["ringDirtyRates"] as? [Double] }
+        #expect(sleeps.count == rounds.count && sleeps.allSatisfy { $0.count == 2 })
+        #expect(sleeps.map { $0[0] }.reduce(0, +) > 0, "the dirtying vCPU slept: \(sleeps)")
+        #expect(sleeps.allSatisfy { $0[1] == 0 }, "the idle vCPU never slept: \(sleeps)")
+        #expect(rates.allSatisfy { $0[1] == 0 } && rates.map { $0[0] }.reduce(0, +) > 0, "\(rates)")
+    }
+
     @Test func aSkippedPageFailsThePageCheck() throws {
         // Unlimited dirtying: the last harvest, with the vCPUs stopped, is never empty.
         let run = try migrate(["--dirty-rate", "unlimited"], environment: [InjectedFault.variable: InjectedFault.migrateSkipPage.rawValue])
@@ -245,7 +281,9 @@ struct MigrateTests {
 
     @Test func badAddressesAreUsageErrors() throws {
         for (arguments, message) in [(["--to", "nowhere:80"], "not an IPv4 address"), (["--listen", "1.2.3.4:99999"], "ADDR:PORT"),
-                                     (["--to", "127.0.0.1:1", "--listen", "127.0.0.1:2"], "contradict")] {
+                                     (["--to", "127.0.0.1:1", "--listen", "127.0.0.1:2"], "contradict"),
+                                     (["--dirty-limit", "100"], "--dirty-track ring"), (["--auto-converge", "--dirty-limit", "100", "--dirty-track", "ring"], "give one"),
+                                     (["--dirty-rate", "nan"], "--dirty-rate")] {
             let result = try CLI.run(["migrate"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(result.stderr)")

@@ -44,6 +44,8 @@ public struct MigrateConfig: Sendable {
     /// (its time is part of the downtime; reported separately).
     public var digest = true
     public var pin: [Int] = []
+    /// auto-converge or dirty-limit; nil: the guest is never slowed.
+    public var throttle: ThrottlePolicy?
 
     public init() {}
 
@@ -58,8 +60,16 @@ public struct MigrateConfig: Sendable {
             "hot_set_percent": "\(hotSetPercent)", "dirty_track": track.rawValue,
             "clear_chunk": track == .manual ? "\(clearChunk)" : "-", "ring_entries": track == .ring ? "\(ringEntries)" : "-",
             "bandwidth": bandwidth.map { "\(Int($0))" } ?? "unlimited", "downtime_limit": "\(downtimeLimit)",
-            "max_rounds": "\(maxRounds)", "digest": "\(digest)",
+            "max_rounds": "\(maxRounds)", "digest": "\(digest)", "throttle": throttleDescription,
         ]
+    }
+
+    var throttleDescription: String {
+        switch throttle {
+        case nil: return "none"
+        case .autoConverge(let initial, let step)?: return "auto-converge \(initial)+\(step)"
+        case .dirtyLimit(let limit)?: return "dirty-limit \(Int(limit))"
+        }
     }
 
     /// Rejects settings no run can satisfy, with the bound.
@@ -72,6 +82,9 @@ public struct MigrateConfig: Sendable {
         }
         guard clearChunk >= 64, clearChunk % 64 == 0, clearChunk <= 1 << 20 else {
             throw ConfigError("--clear-chunk \(clearChunk): KVM_CLEAR_DIRTY_LOG takes multiples of 64 pages (64 to 1048576)")
+        }
+        if case .dirtyLimit = throttle, track != .ring {
+            throw ConfigError("--dirty-limit measures each vCPU's dirty rate from its dirty ring: give --dirty-track ring")
         }
         guard ringEntries >= 512, ringEntries <= 65536, ringEntries & (ringEntries - 1) == 0 else {
             throw ConfigError("--ring-entries \(ringEntries): a power of two from 512 to 65536")

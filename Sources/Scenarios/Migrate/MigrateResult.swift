@@ -150,6 +150,15 @@ extension MigrateResult: ExperimentResult {
             metrics.append(Metric("digest_seconds", "Destination's check of all memory before resuming (part of the downtime)", unit: .seconds, better: .lower,
                                   value: destination.digestSeconds))
         }
+        if config.throttle != nil {
+            metrics.append(Metric("throttle_ratio", "auto-converge's share of time asleep in the last round", unit: .ratio, better: .lower, value: rounds.last?.throttle))
+            for dirtying in [true, false] where dirtying || config.idleVCPUs > 0 {
+                let vcpus = dirtying ? 0..<config.vcpus : config.vcpus..<config.totalVCPUs
+                let slept = rounds.reduce(0.0) { total, round in total + vcpus.reduce(0.0) { $0 + (round.sleepSeconds.indices.contains($1) ? round.sleepSeconds[$1] : 0) } }
+                metrics.append(Metric("throttle_sleep_seconds", "Seconds the throttle kept vCPUs of a kind asleep during pre-copy, summed", unit: .seconds, better: .lower,
+                                      labels: ["vcpus": dirtying ? "dirtying" : "idle"], value: slept))
+            }
+        }
         metrics += guestMetrics
         return Experiment(.migrate, config: config.described, metrics: metrics, phases: phaseRecords, checks: checks,
                           problems: [problem].compactMap { $0 }, interrupted: interrupted)

@@ -18,6 +18,12 @@ public struct MigrationRound: Sendable, Equatable {
     public let estimatedDowntime: Double
     /// KVM's stats and tracepoints over the round (sending and harvesting).
     public let phase: PhaseRecord
+    /// auto-converge: the share of time every vCPU slept during the round.
+    public let throttle: Double
+    /// Per vCPU, throttled runs only: seconds it slept in the round, and
+    /// (dirty-limit) the pages per second its ring showed.
+    public let sleepSeconds: [Double]
+    public let ringDirtyRates: [Double]
 }
 
 /// The source's half of a migration: builds the VM, runs the workload,
@@ -33,6 +39,7 @@ final class MigrationSource {
     let tscHz: Double
     let baseTSC: UInt64
     private let msrs: [UInt32]
+    private let throttle: VCPUThrottle?
     private var collectors: [TimelineCollector] = []
     private var record = MigrationRecord()
 
@@ -62,9 +69,18 @@ final class MigrationSource {
         msrs = machine.vcpus[0].readableMSRs(try machine.device.msrIndexList())
         harvester = try Harvester(machine: machine, manualProtect: config.track == .manual, clearChunk: config.clearChunk,
                                   ringEntries: config.track == .ring ? config.ringEntries : nil)
-        runner = VCPURunner(machine: machine) { _, _ in .resume }
+        let runner = VCPURunner(machine: machine) { _, _ in .resume }
+        self.runner = runner
         let harvester = harvester
-        if config.track == .ring { runner.onDirtyRingFull = { try harvester.drainRingFull(vcpu: $0) } }
+        let throttle = config.throttle.map { VCPUThrottle(policy: $0, runner: runner, harvester: harvester, vcpus: config.totalVCPUs) }
+        self.throttle = throttle
+        if let throttle { runner.onKick = { throttle.pay($0) } }
+        if config.track == .ring {
+            runner.onDirtyRingFull = { vcpu in
+                _ = try harvester.drainRing(vcpu: vcpu)
+                throttle?.pay(vcpu)
+            }
+        }
         memory = machine.memory(at: GuestLayout.testMemoryBase, bytes: config.testMemory)!
         self.config = config
     }
@@ -133,6 +149,8 @@ final class MigrationSource {
         // System memory (code, tables, mailboxes) goes whole with round 1;
         // at the switchover only the vCPU areas, where the guest writes.
         try channel.send(.system, payload: systemBytes(from: 0, count: Int(machine.layout.systemSize)))
+        try throttle?.start()
+        var before = throttle?.totals
         var pending: [DirtyBitmap]? = nil
         var round = 1
         var sendSeconds = 0.0
@@ -140,7 +158,7 @@ final class MigrationSource {
         while true {
             if Interrupts.shared.requested { throw HostError("interrupted") }
             channel.restartPacing()
-            let before = channel.bytesSent
+            let bytesBefore = channel.bytesSent
             let sent = try send(pending, channel: channel)
             try channel.send(.roundEnd, count: UInt32(round))
             sendSeconds += sent.seconds
@@ -151,9 +169,15 @@ final class MigrationSource {
             record.bandwidth = Double(channel.bytesSent) / max(sendSeconds, 1e-9)
             let estimate = Double(dirty * (8 + MigrationWire.pageBytes)) / record.bandwidth
             let phase = timer.end("round \(round)", since: phaseStart, seconds: sent.seconds + harvest.seconds)
-            record.rounds.append(MigrationRound(number: round, pagesSent: sent.pages, bytesSent: channel.bytesSent - before, seconds: sent.seconds,
+            let after = throttle?.totals
+            let roundSeconds = sent.seconds + harvest.seconds
+            record.rounds.append(MigrationRound(number: round, pagesSent: sent.pages, bytesSent: channel.bytesSent - bytesBefore, seconds: sent.seconds,
                                                 pagesDirtied: dirty, harvestSeconds: harvest.seconds, clearSeconds: sent.clearSeconds + harvest.clearSeconds,
-                                                estimatedDowntime: estimate, phase: phase))
+                                                estimatedDowntime: estimate, phase: phase, throttle: throttle?.currentShare ?? 0,
+                                                sleepSeconds: zip(after?.slept ?? [], before?.slept ?? []).map { $0 - $1 },
+                                                ringDirtyRates: zip(after?.dirtied ?? [], before?.dirtied ?? []).map { Double($0 - $1) / max(roundSeconds, 1e-9) }))
+            before = after
+            adjustThrottle(dirtyBytes: Double(dirty * MigrationWire.pageBytes), sentBytes: Double(channel.bytesSent - bytesBefore))
             if estimate <= config.downtimeLimit {
                 record.outcome = "converged: \(dirty) dirty pages would take \(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)), within --downtime-limit \(MigrateResult.millis(config.downtimeLimit))"
                 record.converged = true
@@ -168,6 +192,20 @@ final class MigrationSource {
             round += 1
             mark("round \(round)")
             phaseStart = timer.begin("round \(round)")
+        }
+    }
+
+    /// auto-converge: once a round dirties more than half of what it sent
+    /// (QEMU's throttle-trigger-threshold: the link then cannot keep up,
+    /// and a dirty set capped by the guest's memory hides how far),
+    /// throttle; tighten after every round that did not shrink the dirty set.
+    private func adjustThrottle(dirtyBytes: Double, sentBytes: Double) {
+        guard let throttle, case .autoConverge(let initial, let step) = throttle.policy, dirtyBytes > 0.5 * sentBytes else { return }
+        let rounds = record.rounds
+        if throttle.currentShare == 0 {
+            throttle.currentShare = initial
+        } else if rounds.count >= 2, rounds[rounds.count - 1].pagesDirtied >= rounds[rounds.count - 2].pagesDirtied {
+            throttle.currentShare = min(0.99, throttle.currentShare + step)
         }
     }
 
@@ -221,6 +259,7 @@ final class MigrationSource {
     }
 
     private func switchover(_ channel: MigrationChannel) throws -> MigrateResult {
+        throttle?.stop()
         mark("switchover")
         let stopClock = Stopwatch()
         runner.stop(.host)
@@ -277,6 +316,7 @@ final class MigrationSource {
     /// After a cancelled or failed migration: logging off, the workload runs
     /// on here for --after seconds and then verifies its own pages.
     private func continueOnSource(problem: String?, channel: MigrationChannel) -> MigrateResult {
+        throttle?.stop()
         channel.socket.shutdown()
         _ = try? machine.setTestSlotFlags([])
         mark("after (source)")
@@ -285,6 +325,7 @@ final class MigrationSource {
     }
 
     private func finish(problem: String?, channel: MigrationChannel, interrupted: Bool = false) -> MigrateResult {
+        throttle?.stop()
         let end = MigratorGuest.guestTSC(offset: tscOffset)
         let verdicts = interrupted ? [] : MigratorGuest.verify(machine, runner, pagesPerVCPU: config.bytesPerVCPU / GuestLayout.pageSize)
         if interrupted { _ = runner.wait(timeout: 10) }
@@ -297,7 +338,7 @@ final class MigrationSource {
 
     private func result(problem: String?, interrupted: Bool) -> MigrateResult {
         MigrateResult(config: config, record: record, timelines: collectors.map(\.timeline), tscHz: tscHz, baseTSC: baseTSC,
-                      problem: problem, interrupted: interrupted)
+                      problem: problem ?? throttle?.problem, interrupted: interrupted)
     }
 }
 
