@@ -21,4 +21,5 @@ draw teardown teardown -v 2 --memory 512m --baseline 0.1
 draw populate populate -v 2 -b 128m
 draw root-reload root-reload --dirtiers 1 --working-set 16m --duration 1
 draw exit-latency exit-latency -n 20000
+draw migrate migrate -v 2 --idle-vcpus 1 -b 8m --baseline 0.3 --after 0.3 --bandwidth 20m --auto-converge --throttle-initial 50 --throttle-step 25
 draw compare compare jitter --duration 1 --warmup 0.2 --a '' --b '--no-zap-all'

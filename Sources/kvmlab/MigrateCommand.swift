@@ -107,7 +107,8 @@ struct MigrateCommand: ExperimentCommand {
             let address = try SocketAddress(parsing: text, flag: "--to")
             return try MigrateScenario.migrate(config) { try StreamSocket.connect(to: address) }
         } ?? migrateToChild(config)
-        try Output.experiment(Self.kind, result, detail: MigrateDetail(result), options: output) { MigrateReport.text(result) }
+        try Output.experiment(Self.kind, result, detail: MigrateDetail(result), options: output,
+                              picture: { MigratePlot.svg(result, host: $0) }) { MigrateReport.text(result) }
     }
 
     /// A destination kvmlab on this host: it inherits the listening socket.

@@ -38,6 +38,7 @@ struct PictureTests {
         ["teardown", "-v", "1", "--memory", "8m", "--baseline", "0.1", "--victim", "tcp", "--cpu", "1", "--control-cpu", "0"],
         ["jitter", "-v", "1", "-c", "1", "--duration", "0.3", "--warmup", "0.1", "--victim", "tcp"],
         ["compare", "exit-latency", "-n", "2000", "--rounds", "2", "--a", "", "--b", "--cpl 0"],
+        ["migrate", "-v", "1", "--idle-vcpus", "1", "-b", "8m", "--baseline", "0.1", "--after", "0.1", "--bandwidth", "40m", "--dirty-rate", "20000", "--auto-converge"],
     ])
     func everyCommandDrawsAReadablePicture(arguments: [String]) throws {
         let (svg, png) = try draw(arguments)
