@@ -22,7 +22,7 @@ public enum MigrateReport {
             let stats = round.phase.stats
             rounds.add([String(round.number)] + (autoConverge ? [Format.fixed(round.throttle * 100, 0)] : []) + [ String(round.pagesSent), Format.fixed(Double(round.bytesSent) / 1e6, 1), Format.fixed(round.seconds, 3),
                         Format.fixed(Double(round.bytesSent) / max(round.seconds, 1e-9) / 1e6, 0), String(round.pagesDirtied),
-                        Format.fixed(Double(round.pagesDirtied) / max(round.seconds + round.harvestSeconds, 1e-9), 0),
+                        Format.fixed(Double(round.pagesDirtied) / max(round.harvestInterval, 1e-9), 0),
                         Format.fixed(round.harvestSeconds * 1e3, 2), Format.fixed(round.clearSeconds * 1e3, 2), Format.fixed(round.estimatedDowntime * 1e3, 1)]
                        + roundStats.map { key in (stats?.vm[key] ?? stats?.vcpus[key]).map(Format.signed) ?? "-" })
         }
@@ -33,6 +33,7 @@ public enum MigrateReport {
             let gaps = result.guestDowntimes
             out += "switchover: \(result.finalPages) pages with the vCPUs stopped; downtime \(Format.fixed(downtime * 1e3, 2)) ms (\(result.downtimeClock))"
             if let worst = gaps.max() { out += "; the guest saw \(Format.fixed(worst * 1e3, 2)) ms (longest gap of \(gaps.count) vCPUs)" }
+            if let floor = result.downtimeFloor { out += "; floor \(Format.fixed(floor * 1e3, 2)) ms (\(Format.fixed(Double(result.switchoverBytes) / 1e6, 2)) MB at the bandwidth, state saved and loaded)" }
             out += "\n"
             if let destination = result.destination {
                 out += "  destination: state loaded in \(Format.fixed(destination.loadSeconds * 1e3, 2)) ms, TSC by \(destination.tscMethod)"
@@ -96,6 +97,7 @@ public struct MigrateDetail: Encodable {
         let bytesSent: UInt64
         let seconds: Double
         let pagesDirtied: Int
+        let harvestIntervalSeconds: Double
         let harvestSeconds: Double
         let clearSeconds: Double
         let estimatedDowntimeSeconds: Double
@@ -128,6 +130,11 @@ public struct MigrateDetail: Encodable {
     let rounds: [Round]
     let phases: [Phase]
     let downtimeSeconds: Double?
+    let downtimeFloorSeconds: Double?
+    let switchoverBytes: UInt64
+    let stateSaveSeconds: Double
+    let stateLoadSeconds: Double?
+    let digestSeconds: Double?
     let downtimeClock: String
     let guestDowntimeSeconds: [Double]
     let destinationBacking: String
@@ -140,13 +147,18 @@ public struct MigrateDetail: Encodable {
         slotSeconds = result.config.slotSeconds
         rounds = result.rounds.map {
             Round(number: $0.number, pagesSent: $0.pagesSent, bytesSent: $0.bytesSent, seconds: $0.seconds, pagesDirtied: $0.pagesDirtied,
-                  harvestSeconds: $0.harvestSeconds, clearSeconds: $0.clearSeconds, estimatedDowntimeSeconds: $0.estimatedDowntime,
+                  harvestIntervalSeconds: $0.harvestInterval, harvestSeconds: $0.harvestSeconds, clearSeconds: $0.clearSeconds, estimatedDowntimeSeconds: $0.estimatedDowntime,
                   throttle: $0.throttle, sleepSeconds: $0.sleepSeconds, ringDirtyRates: $0.ringDirtyRates)
         }
         let base = result.baseTSC
         let since = { (tsc: UInt64) in tsc >= base ? result.seconds(tsc - base) : -result.seconds(base - tsc) }
         phases = result.guestPhases.map { Phase(name: $0.name, startSeconds: since($0.start), endSeconds: since($0.end)) }
         downtimeSeconds = result.downtime
+        downtimeFloorSeconds = result.downtimeFloor
+        switchoverBytes = result.switchoverBytes
+        stateSaveSeconds = result.stateSaveSeconds
+        stateLoadSeconds = result.destination?.loadSeconds
+        digestSeconds = result.destination.flatMap { $0.digestChecked ? $0.digestSeconds : nil }
         downtimeClock = result.downtimeClock
         guestDowntimeSeconds = result.guestDowntimes
         destinationBacking = result.destinationBacking

@@ -11,10 +11,10 @@ public final class MigrationChannel: @unchecked Sendable {
     public let socket: StreamSocket
     /// Bytes per second the sender may use; nil: as fast as the socket goes.
     public let bandwidth: Double?
-    private let buffer: UnsafeMutableRawPointer
-    private let bufferBytes: Int
-    private var queued = 0
-    private var used = MigrationWire.headerBytes
+    /// The queued pages: their numbers, and where each lives in guest memory
+    /// (sent from there, not copied).
+    private var indices: [UInt64] = []
+    private var pages: [iovec] = []
     public private(set) var bytesSent: UInt64 = 0
     public private(set) var pagesSent: UInt64 = 0
     private var paceStart: UInt64 = 0
@@ -23,11 +23,9 @@ public final class MigrationChannel: @unchecked Sendable {
     public init(socket: StreamSocket, bandwidth: Double? = nil) {
         self.socket = socket
         self.bandwidth = bandwidth
-        bufferBytes = MigrationWire.headerBytes + MigrationWire.maxPagesPerFrame * (8 + MigrationWire.pageBytes)
-        buffer = .allocate(byteCount: bufferBytes, alignment: 4096)
+        indices.reserveCapacity(MigrationWire.maxPagesPerFrame)
+        pages.reserveCapacity(MigrationWire.maxPagesPerFrame)
     }
-
-    deinit { buffer.deallocate() }
 
     /// Starts a pacing interval (each round is paced on its own, so the
     /// time spent harvesting between rounds is not banked as credit).
@@ -36,33 +34,41 @@ public final class MigrationChannel: @unchecked Sendable {
         pacedBytes = 0
     }
 
-    /// Queues test page `index` (read from `memory` now), sending a frame when full.
+    /// Queues test page `index` of `memory`, sending a frame when full. The
+    /// page is read when the frame goes out: a write after that is caught
+    /// by the dirty log and sent again.
     public func queuePage(_ index: UInt64, from memory: GuestSpan) throws(HostError) {
-        buffer.storeBytes(of: index.littleEndian, toByteOffset: used, as: UInt64.self)
-        memory.copy(from: Int(index) * MigrationWire.pageBytes, count: MigrationWire.pageBytes, to: buffer + used + 8)
-        used += 8 + MigrationWire.pageBytes
-        queued += 1
-        if queued == MigrationWire.maxPagesPerFrame { try flushPages() }
+        let offset = Int(index) * MigrationWire.pageBytes
+        precondition(offset + MigrationWire.pageBytes <= memory.bytes, "page \(index) outside a \(memory.bytes)-byte window")
+        memory.withAddress { base, _ in pages.append(iovec(iov_base: base + offset, iov_len: MigrationWire.pageBytes)) }
+        indices.append(index.littleEndian)
+        if indices.count == MigrationWire.maxPagesPerFrame { try flushPages() }
     }
 
-    /// Sends the queued pages as one PAGES frame.
+    /// Sends the queued pages as one PAGES frame: header, page numbers, pages.
     public func flushPages() throws(HostError) {
-        guard queued > 0 else { return }
+        guard !indices.isEmpty else { return }
         // Ctrl-C ends a long round at the next frame, not at its end.
         if Interrupts.shared.requested { throw HostError("interrupted") }
-        let header = MigrationWire.header(.pages, count: UInt32(queued), length: used - MigrationWire.headerBytes)
-        header.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        try socket.send(buffer, count: used)
-        account(used)
-        pagesSent += UInt64(queued)
-        queued = 0
-        used = MigrationWire.headerBytes
+        let length = indices.count * (8 + MigrationWire.pageBytes)
+        var head = MigrationWire.header(.pages, count: UInt32(indices.count), length: length)
+        indices.withUnsafeBytes { head.append(contentsOf: $0) }
+        let socket = socket, queued = pages
+        var failure: HostError?
+        head.withUnsafeMutableBytes { raw in
+            do throws(HostError) { try socket.send([iovec(iov_base: raw.baseAddress, iov_len: raw.count)] + queued) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        account(MigrationWire.headerBytes + length)
+        pagesSent += UInt64(indices.count)
+        indices.removeAll(keepingCapacity: true)
+        pages.removeAll(keepingCapacity: true)
     }
 
     /// Tells the destination the migration is off (pages still queued are dropped).
     public func cancel() throws(HostError) {
-        queued = 0
-        used = MigrationWire.headerBytes
+        indices.removeAll()
+        pages.removeAll()
         try socket.send(MigrationWire.header(.cancel, length: 0))
     }
 
@@ -101,21 +107,26 @@ public final class MigrationChannel: @unchecked Sendable {
         return bytes
     }
 
-    /// Reads a PAGES frame's records into `memory`, one page at a time: a
-    /// page number beyond it ends the stream before its bytes are read.
-    /// Returns the page numbers received.
+    /// Reads a PAGES frame into `memory`: first its page numbers, each
+    /// checked against `memory`, then the pages straight into guest memory
+    /// (one readv): nothing is written before every number passed.
     public func receivePages(_ header: MigrationWire.Header, into memory: GuestSpan, record: (UInt64) -> Void) throws {
-        let pages = UInt64(memory.bytes / MigrationWire.pageBytes)
-        var index: UInt64 = 0
-        for _ in 0..<header.count {
-            guard try socket.receive(into: &index, count: 8) else { throw HostError("the migration stream ended inside a PAGES frame") }
-            let page = UInt64(littleEndian: index)
-            guard page < pages else {
-                throw MigrationWireError("page \(page) is outside guest memory (\(pages) pages): refused before writing it")
+        let count = Int(header.count)
+        let limit = UInt64(memory.bytes / MigrationWire.pageBytes)
+        var numbers = [UInt64](repeating: 0, count: count)
+        let socket = socket
+        let got = try numbers.withUnsafeMutableBytes { raw throws in try socket.receive(into: raw.baseAddress!, count: raw.count) }
+        guard got else { throw HostError("the migration stream ended in the middle of a PAGES frame") }
+        for index in numbers.indices {
+            numbers[index] = UInt64(littleEndian: numbers[index])
+            guard numbers[index] < limit else {
+                throw MigrationWireError("page \(numbers[index]) is outside guest memory (\(limit) pages): refused before writing it")
             }
-            guard try socket.receive(into: buffer, count: MigrationWire.pageBytes) else { throw HostError("the migration stream ended inside a page") }
-            memory.copy(into: Int(page) * MigrationWire.pageBytes, from: buffer, count: MigrationWire.pageBytes)
-            record(page)
         }
+        let targets = memory.withAddress { base, _ in
+            numbers.map { iovec(iov_base: base + Int($0) * MigrationWire.pageBytes, iov_len: MigrationWire.pageBytes) }
+        }
+        try socket.receive(targets)
+        numbers.forEach(record)
     }
 }

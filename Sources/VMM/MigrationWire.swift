@@ -29,7 +29,8 @@ public enum MigrationWire {
     public static let version: UInt32 = 1
     public static let headerBytes = 16
     public static let pageBytes = 4096
-    /// A PAGES frame carries at most this many {u64 page, 4 KiB} records.
+    /// A PAGES frame carries at most this many pages: their u64 numbers
+    /// first, then their 4 KiB each, in the same order.
     public static let maxPagesPerFrame = 1024
     /// Any other frame's payload is at most this long.
     public static let maxMetadataBytes = 64 << 20

@@ -145,6 +145,60 @@ public final class StreamSocket: @unchecked Sendable {
         return true
     }
 
+    /// Writes every byte the buffers describe (sendmsg, resumed after a
+    /// partial write): a frame's header and its pages without copying them.
+    public func send(_ buffers: [iovec]) throws(HostError) {
+        var pending = buffers[...]
+        while let first = pending.first {
+            if first.iov_len == 0 { pending = pending.dropFirst(); continue }
+            var message = msghdr()
+            let sent = pending.withUnsafeBufferPointer { list -> Int in
+                message.msg_iov = UnsafeMutablePointer(mutating: list.baseAddress)
+                message.msg_iovlen = min(list.count, 1024)
+                return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+            }
+            if sent < 0 && errno == EINTR { continue }
+            guard sent > 0 else {
+                throw HostError("the migration stream broke while sending: \(sent == 0 ? "peer closed" : String(cString: strerror(errno)))")
+            }
+            pending = StreamSocket.advance(pending, by: sent)
+        }
+    }
+
+    /// Fills every buffer (readv, resumed after a partial read); a peer
+    /// that closes first is an error.
+    public func receive(_ buffers: [iovec]) throws(HostError) {
+        var pending = buffers[...]
+        var total = 0
+        while let first = pending.first {
+            if first.iov_len == 0 { pending = pending.dropFirst(); continue }
+            let got = pending.withUnsafeBufferPointer { list in readv(fd, list.baseAddress, Int32(min(list.count, 1024))) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else {
+                throw HostError("the migration stream ended in the middle of a frame (\(total) bytes into it): \(got == 0 ? "peer closed" : String(cString: strerror(errno)))")
+            }
+            total += got
+            pending = StreamSocket.advance(pending, by: got)
+        }
+    }
+
+    /// The buffers left after `count` bytes of them were transferred.
+    static func advance(_ buffers: ArraySlice<iovec>, by count: Int) -> ArraySlice<iovec> {
+        var rest = buffers
+        var left = count
+        while left > 0, var first = rest.first {
+            if left < first.iov_len {
+                first.iov_base += left
+                first.iov_len -= left
+                rest[rest.startIndex] = first
+                return rest
+            }
+            left -= first.iov_len
+            rest = rest.dropFirst()
+        }
+        return rest
+    }
+
     /// Wakes a thread blocked in send or receive (they then fail).
     public func shutdown() { _ = Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
 }

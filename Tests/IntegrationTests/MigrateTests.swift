@@ -127,7 +127,7 @@ struct MigrateTests {
     }
 
     @Test func aSkippedPageFailsThePageCheck() throws {
-        // Unlimited dirtying: the last harvest, with the vCPUs stopped, is never empty.
+        // Unlimited dirtying: the page is written again and again after round 1 sent it.
         let run = try migrate(["--dirty-rate", "unlimited"], environment: [InjectedFault.variable: InjectedFault.migrateSkipPage.rawValue])
         #expect(run.status == 1)
         #expect(run.experiment["status"] as? String == "checks_failed")

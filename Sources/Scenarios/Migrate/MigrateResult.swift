@@ -33,6 +33,15 @@ public struct MigrateResult: Sendable {
     public var downtime: Double? { record.downtime }
     public var downtimeClock: String { record.downtimeClock }
     public var finalPages: Int { record.finalPages }
+    /// Bytes sent with the vCPUs stopped, and the seconds saving the vCPUs' state took.
+    public var switchoverBytes: UInt64 { record.switchoverBytes }
+    public var stateSaveSeconds: Double { record.stateSaveSeconds }
+    /// What the downtime cannot go below: the switchover's bytes at the
+    /// measured bandwidth, plus saving and loading the vCPUs' state.
+    public var downtimeFloor: Double? {
+        guard downtime != nil, bandwidth > 0 else { return nil }
+        return Double(switchoverBytes) / bandwidth + stateSaveSeconds + (destination?.loadSeconds ?? 0)
+    }
     public var bytesSent: UInt64 { record.totalBytes }
     public var bandwidth: Double { record.bandwidth }
     public var destinationBacking: String { record.destinationBacking }
@@ -137,8 +146,10 @@ extension MigrateResult: ExperimentResult {
         metrics.append(Metric("bytes_per_memory", "Bytes on the wire per byte of guest memory", unit: .ratio, better: .lower,
                               value: Double(bytesSent) / Double(max(1, config.testMemory))))
         metrics.append(Metric("bandwidth_bytes_per_second", "Stream bandwidth while sending", unit: .bytesPerSecond, better: .higher, value: bandwidth))
+        metrics.append(Metric("downtime_floor_seconds", "The switchover's bytes at the measured bandwidth plus saving and loading vCPU state", unit: .seconds,
+                              better: .lower, value: downtimeFloor))
         metrics.append(Metric("final_dirty_pages", "Pages sent with the vCPUs stopped", unit: .pages, better: .lower, value: Double(finalPages)))
-        let dirtyRates = rounds.map { Double($0.pagesDirtied) / max($0.seconds + $0.harvestSeconds, 1e-9) }
+        let dirtyRates = rounds.map { Double($0.pagesDirtied) / max($0.harvestInterval, 1e-9) }
         if !dirtyRates.isEmpty {
             metrics.append(Metric("dirty_rate_pages_per_second", "Pages found dirty per second of a round (value: median over rounds)",
                                   unit: .pagesPerSecond, better: .neither, distribution: Distribution(samples: dirtyRates, bucketBase: 1)))

@@ -12,6 +12,9 @@ public struct MigrationRound: Sendable, Equatable {
     public let seconds: Double
     /// Pages found dirty after the round: what the guest dirtied meanwhile.
     public let pagesDirtied: Int
+    /// Seconds from the harvest before (or dirty logging's start) to this
+    /// round's harvest: the window the dirty pages were collected over.
+    public let harvestInterval: Double
     public let harvestSeconds: Double
     public let clearSeconds: Double
     /// The dirty pages' bytes at the bandwidth measured so far.
@@ -41,6 +44,9 @@ final class MigrationSource {
     private let msrs: [UInt32]
     private let throttle: VCPUThrottle?
     private var collectors: [TimelineCollector] = []
+    /// The planted fault migrate-skip-page: the first page the first
+    /// harvest found, which the sender then never sends again.
+    private var skippedPage: UInt64?
     private var record = MigrationRecord()
 
     init(_ config: MigrateConfig) throws {
@@ -145,6 +151,8 @@ final class MigrationSource {
     private func precopy(_ channel: MigrationChannel, timer: PhaseTimer) throws -> Bool {
         mark("round 1")
         let start = timer.begin("round 1")
+        // Pages count as dirtied from the moment logging is on.
+        var lastHarvest = Stopwatch.now()
         record.trackingStartSeconds = try Stopwatch.seconds { try machine.setTestSlotFlags(.logDirtyPages) }
         // System memory (code, tables, mailboxes) goes whole with round 1;
         // at the switchover only the vCPU areas, where the guest writes.
@@ -164,6 +172,9 @@ final class MigrationSource {
             sendSeconds += sent.seconds
             collectors.forEach { $0.collect() }
             let harvest = try harvestDirty()
+            let harvested = Stopwatch.now()
+            let interval = Double(harvested - lastHarvest) / 1e9
+            lastHarvest = harvested
             pending = harvest.bitmaps
             let dirty = harvest.bitmaps.reduce(0) { $0 + $1.dirtyCount }
             record.bandwidth = Double(channel.bytesSent) / max(sendSeconds, 1e-9)
@@ -172,7 +183,7 @@ final class MigrationSource {
             let after = throttle?.totals
             let roundSeconds = sent.seconds + harvest.seconds
             record.rounds.append(MigrationRound(number: round, pagesSent: sent.pages, bytesSent: channel.bytesSent - bytesBefore, seconds: sent.seconds,
-                                                pagesDirtied: dirty, harvestSeconds: harvest.seconds, clearSeconds: sent.clearSeconds + harvest.clearSeconds,
+                                                pagesDirtied: dirty, harvestInterval: interval, harvestSeconds: harvest.seconds, clearSeconds: sent.clearSeconds + harvest.clearSeconds,
                                                 estimatedDowntime: estimate, phase: phase, throttle: throttle?.currentShare ?? 0,
                                                 sleepSeconds: zip(after?.slept ?? [], before?.slept ?? []).map { $0 - $1 },
                                                 ringDirtyRates: zip(after?.dirtied ?? [], before?.dirtied ?? []).map { Double($0 - $1) / max(roundSeconds, 1e-9) }))
@@ -212,6 +223,9 @@ final class MigrationSource {
     /// The pages dirtied since the last harvest, as one bitmap per slot.
     private func harvestDirty() throws -> (bitmaps: [DirtyBitmap], seconds: Double, clearSeconds: Double) {
         let seconds = try harvester.get()
+        if InjectedFault.on(.migrateSkipPage) && skippedPage == nil {
+            skippedPage = (0..<harvester.bitmaps[0].pages).first { harvester.bitmaps[0][$0] }.map(UInt64.init)
+        }
         // A ring's entries are reset (re-protected) before the pages are
         // read; a bitmap get already re-protected; manual mode clears each
         // chunk just before sending it.
@@ -220,9 +234,9 @@ final class MigrationSource {
     }
 
     /// Sends every page (round 1 outside manual mode) or those in `dirty`.
-    /// At the switchover nothing is cleared (the vCPUs are stopped), and
-    /// `skip` (a planted fault) is a page left out.
-    private func send(_ dirty: [DirtyBitmap]?, channel: MigrationChannel, switchover: Bool = false, skip: UInt64? = nil) throws -> (pages: Int, seconds: Double, clearSeconds: Double) {
+    /// At the switchover nothing is cleared (the vCPUs are stopped). The
+    /// planted fault's page is never sent.
+    private func send(_ dirty: [DirtyBitmap]?, channel: MigrationChannel, switchover: Bool = false) throws -> (pages: Int, seconds: Double, clearSeconds: Double) {
         var pages = 0
         var clearSeconds = 0.0
         let clearChunks = config.track == .manual && !switchover
@@ -248,7 +262,7 @@ final class MigrationSource {
                 if clearChunks {
                     clearSeconds += try Stopwatch.seconds { try machine.vm.clearDirtyLog(slot: slot.slot, bitmap: bitmaps[index], ranges: [range]) }
                 }
-                for page in set where first + UInt64(page) != skip {
+                for page in set where first + UInt64(page) != skippedPage {
                     try channel.queuePage(first + UInt64(page), from: memory)
                     pages += 1
                 }
@@ -272,17 +286,20 @@ final class MigrationSource {
         // last round left dirty.
         let final = try harvester.get()
         var dirty = harvester.bitmaps
-        let skip = InjectedFault.on(.migrateSkipPage) ? (0..<dirty[0].pages).first { dirty[0][$0] }.map(UInt64.init) : nil
         for (index, pending) in (record.pendingAtSwitchover ?? []).enumerated() {
             for word in dirty[index].words.indices { dirty[index].words[word] |= pending.words[word] }
         }
         record.finalPages = dirty.reduce(0) { $0 + $1.dirtyCount }
-        let sent = try send(dirty, channel: channel, switchover: true, skip: skip)
+        let sentBefore = channel.bytesSent
+        let sent = try send(dirty, channel: channel, switchover: true)
         try channel.send(.system, payload: systemBytes(from: GuestLayout.vcpuAreaBase, count: Int(GuestLayout.vcpuStride) * machine.vcpus.count))
+        let saveClock = Stopwatch()
         let states = try machine.vcpus.map { vcpu throws in try vcpu.saveState(msrs: msrs, xsaveBytes: machine.device.xsaveBytes) }
+        record.stateSaveSeconds = saveClock.seconds
         try channel.send(.state, payload: SwitchoverState(vcpus: states, tscOffset: tscOffset, stopGuestTSC: stopTSC,
                                                           stopUnixNanos: UInt64(HostClock.unixTime() * 1e9), stopMonotonicNanos: stopMonotonic).encode())
         record.switchoverSendSeconds = sent.seconds
+        record.switchoverBytes = channel.bytesSent - sentBefore
         record.finalHarvestSeconds = final
         guard let header = try channel.receiveHeader(maxSystemBytes: 0), header.kind == .resumed else {
             throw HostError("the destination did not resume the VM (see its message above)")
@@ -360,6 +377,9 @@ struct MigrationRecord {
     var finalPages = 0
     var finalHarvestSeconds = 0.0
     var switchoverSendSeconds = 0.0
+    /// Bytes sent with the vCPUs stopped (pages, vCPU areas, state), and the state's save time.
+    var switchoverBytes: UInt64 = 0
+    var stateSaveSeconds = 0.0
     var downtime: Double?
     var downtimeClock = ""
     var stopTSC: UInt64?

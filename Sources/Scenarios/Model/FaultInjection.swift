@@ -30,8 +30,8 @@ public enum InjectedFault: String, CaseIterable, Sendable {
     case slotNotRestored = "slot-not-restored"
     /// teardown's TCP victim: the receiver stops counting during the teardown window.
     case victimStopsCounting = "victim-stops-counting"
-    /// migrate: the source leaves unsent the first page its last harvest
-    /// (vCPUs stopped) found: one written after every earlier send.
+    /// migrate: the first page the first harvest finds dirty is never sent
+    /// again (rounds and switchover): the guest's later writes to it are lost.
     case migrateSkipPage = "migrate-skip-page"
     /// migrate: the destination does not carry the guest's TSC over: it starts from 0, as a new vCPU's.
     case tscNotCarried = "tsc-not-carried"
