@@ -74,3 +74,7 @@ bash bench/victim.sh
 echo
 echo "jitter's output cost"
 bash bench/jitter-output.sh
+
+echo
+echo "migrate: the speed limits and the published comparisons"
+bash bench/migrate.sh

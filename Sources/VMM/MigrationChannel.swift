@@ -123,8 +123,12 @@ public final class MigrationChannel: @unchecked Sendable {
                 throw MigrationWireError("page \(numbers[index]) is outside guest memory (\(limit) pages): refused before writing it")
             }
         }
-        let targets = memory.withAddress { base, _ in
-            numbers.map { iovec(iov_base: base + Int($0) * MigrationWire.pageBytes, iov_len: MigrationWire.pageBytes) }
+        let targets = memory.withAddress { base, bytes in
+            numbers.map { page in
+                // A second line behind the check above: trap rather than write outside.
+                precondition(Int(page) * MigrationWire.pageBytes + MigrationWire.pageBytes <= bytes, "page \(page) outside guest memory")
+                return iovec(iov_base: base + Int(page) * MigrationWire.pageBytes, iov_len: MigrationWire.pageBytes)
+            }
         }
         try socket.receive(targets)
         numbers.forEach(record)

@@ -208,6 +208,9 @@ struct MigrateTests {
         var page = WireWriter()
         page.u64(1 << 20)
         page.raw([UInt8](repeating: 0xAA, count: 4096))
+        var pastTheEnd = WireWriter()
+        pastTheEnd.u64(1024)
+        pastTheEnd.raw([UInt8](repeating: 0xAA, count: 4096))
         var firstPage = WireWriter()
         firstPage.u64(0)
         firstPage.raw([UInt8](repeating: 0xAA, count: 4096))
@@ -218,6 +221,7 @@ struct MigrateTests {
             ("another ABI", frame(.hello, otherABI.encode()), "different KVM ABIs"),
             ("garbage", Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), "unknown frame kind"),
             ("page outside memory", readyPage + frame(.pages, count: 1, page.bytes), "outside guest memory"),
+            ("page just past the end", readyPage + frame(.pages, count: 1, pastTheEnd.bytes), "page 1024 is outside guest memory (1024 pages)"),
             ("truncated frame", readyPage + Array(frame(.pages, count: 1, firstPage.bytes).prefix(100)), "ended in the middle of a frame"),
             ("oversized frame", readyPage + MigrationWire.header(.pages, count: 5000, length: 5000 * 4104), "5000 pages"),
             ("state for the wrong VM", readyPage + frame(.state, [UInt8](repeating: 0, count: 40)), "vCPU states for a VM of 1"),
