@@ -6,12 +6,15 @@ import Glibc
 /// entries in order, marks each for reset, then calls KVM_RESET_DIRTY_RINGS.
 public final class DirtyRing: @unchecked Sendable {
     // @unchecked: `next` is advanced by one harvesting thread at a time (the main thread, or the vCPU whose ring filled while the main thread waits).
+    /// Entries in the ring (a power of two, as KVM_CAP_DIRTY_LOG_RING was enabled with).
     public let entries: Int
     private let base: UnsafeMutablePointer<kvm_dirty_gfn>
     private let bytes: Int
     /// Next entry to look at; only the harvesting thread touches it.
     private var next: UInt64 = 0
 
+    /// Maps `vcpu`'s ring (mmap of the vCPU fd at KVM_DIRTY_LOG_PAGE_OFFSET);
+    /// throws if the ring was not enabled before the vCPU was created.
     public init(vcpu: VCPU, entries: Int) throws(KVMError) {
         self.entries = entries
         bytes = entries * MemoryLayout<kvm_dirty_gfn>.stride

@@ -4,9 +4,12 @@ import Glibc
 /// /dev/kvm: the system fd that answers capability questions and creates VMs.
 public final class KVMDevice: @unchecked Sendable {
     // @unchecked: immutable after init; every operation is an ioctl.
+    /// The device node this was opened from.
     public let path: String
     let fd: FileDescriptor
 
+    /// Opens the KVM device read-write (O_CLOEXEC); throws a KVMError whose hint
+    /// says what to do (no KVM module loaded, no permission).
     public init(path: String = "/dev/kvm") throws(KVMError) {
         self.path = path
         let raw = ckvm_open(path, O_RDWR)
@@ -23,6 +26,7 @@ public final class KVMDevice: @unchecked Sendable {
         fd = FileDescriptor(raw)
     }
 
+    /// KVM_GET_API_VERSION: 12 on every kernel since 2.6.22; -1 if the ioctl fails.
     public var apiVersion: Int32 { ckvm_ioctl(fd.raw, CKVM_GET_API_VERSION, 0) }
 
     /// KVM_CHECK_EXTENSION on /dev/kvm; 0 where unsupported (never negative).
@@ -30,6 +34,8 @@ public final class KVMDevice: @unchecked Sendable {
         max(0, ckvm_ioctl(fd.raw, CKVM_CHECK_EXTENSION, UInt(capability.rawValue)))
     }
 
+    /// KVM_GET_VCPU_MMAP_SIZE: the bytes of each vCPU's shared `struct kvm_run`
+    /// mapping (with the pages after it); throws if the ioctl fails.
     public func vcpuMmapSize() throws(KVMError) -> Int {
         let size = ckvm_ioctl(fd.raw, CKVM_GET_VCPU_MMAP_SIZE, 0)
         guard size > 0 else { throw KVMError.last("KVM_GET_VCPU_MMAP_SIZE") }
@@ -55,6 +61,8 @@ public final class KVMDevice: @unchecked Sendable {
         UInt64(UInt32(bitPattern: check(.disableQuirks2))) & quirk.mask != 0
     }
 
+    /// KVM_CREATE_VM with machine type `type` (0: the default VM): the new VM's
+    /// fd, wrapped. Throws on failure, with a hint for a rejected type.
     public func createVM(type: UInt = 0) throws(KVMError) -> VirtualMachine {
         let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VM, type)
         guard raw >= 0 else {

@@ -3,8 +3,11 @@ import Glibc
 /// A failed KVM or host operation: what was attempted, the errno it failed
 /// with, and what the user can do about it.
 public struct KVMError: Error, CustomStringConvertible, Sendable {
+    /// What was attempted, e.g. "KVM_SET_USER_MEMORY_REGION(slot 1)".
     public let operation: String
+    /// The errno it failed with.
     public let errno: Int32
+    /// What the user can do about it, where kvmlab knows.
     public let hint: String?
 
     public init(_ operation: String, errno: Int32, hint: String? = nil) {
@@ -18,10 +21,13 @@ public struct KVMError: Error, CustomStringConvertible, Sendable {
         KVMError(operation, errno: Glibc.errno, hint: hint)
     }
 
+    /// The errno's symbolic name (EINVAL, ENOMEM, ...).
     public var errnoName: String { KVMError.name(of: errno) }
 
+    /// strerror's text for the errno.
     public var message: String { String(cString: strerror(errno)) }
 
+    /// One line: the operation, the errno by name and text, then the hint.
     public var description: String {
         var text = "\(operation) failed: \(errnoName) (\(message))"
         if let hint { text += "; \(hint)" }

@@ -2,16 +2,23 @@ import CKVM
 
 /// One KVM memslot: guest physical range backed by host virtual memory.
 public struct MemorySlot: Sendable, Equatable {
+    /// KVM_MEM_* flags of a memslot.
     public struct Flags: OptionSet, Sendable, Equatable {
         public let rawValue: UInt32
         public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// KVM_MEM_LOG_DIRTY_PAGES: KVM tracks writes (bitmap or dirty ring).
         public static let logDirtyPages = Flags(rawValue: UInt32(KVM_MEM_LOG_DIRTY_PAGES))
+        /// KVM_MEM_READONLY: guest writes exit as MMIO.
         public static let readOnly = Flags(rawValue: UInt32(KVM_MEM_READONLY))
     }
 
+    /// The slot id (address space in the high 16 bits, 0 here).
     public var slot: UInt32
+    /// The flags the slot is (or will be) registered with.
     public var flags: Flags
+    /// Where the slot starts in guest physical memory.
     public var guestPhysicalAddress: UInt64
+    /// Bytes; 0 deletes the slot.
     public var size: UInt64
     public nonisolated(unsafe) var hostAddress: UnsafeMutableRawPointer?
 
@@ -23,5 +30,6 @@ public struct MemorySlot: Sendable, Equatable {
         self.hostAddress = hostAddress
     }
 
+    /// 4 KiB pages in the slot: the bits of its dirty bitmap.
     public var pageCount: Int { Int(size / UInt64(DirtyBitmap.pageSize)) }
 }

@@ -231,8 +231,10 @@ public final class StatsFile: @unchecked Sendable {
         }
     }
 
+    /// Every stat this fd describes, in the kernel's order.
     public var names: [String] { schema.descriptors.map(\.name) }
 
+    /// pread of every stat's values from the stats fd; throws if the read fails.
     public func snapshot() throws(KVMError) -> StatsSnapshot {
         schema.snapshot(data: try StatsFile.read(fd.raw, offset: schema.dataOffset, count: schema.dataSize))
     }

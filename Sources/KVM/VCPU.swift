@@ -4,6 +4,7 @@ import Glibc
 /// A vCPU fd and its shared `struct kvm_run`.
 public final class VCPU: @unchecked Sendable {
     // @unchecked: kvm_run is touched by its vCPU thread only, except immediate_exit (an atomic store).
+    /// The vCPU id passed to KVM_CREATE_VCPU (its APIC id here).
     public let id: Int
     let fd: FileDescriptor
     let run: UnsafeMutablePointer<kvm_run>
@@ -21,6 +22,7 @@ public final class VCPU: @unchecked Sendable {
 
     deinit { munmap(run, mmapSize) }
 
+    /// The vCPU fd, for ioctls this type does not wrap (it stays owned here).
     public var rawFD: Int32 { fd.raw }
 
     /// KVM_RUN, and why it returned.
@@ -40,23 +42,27 @@ public final class VCPU: @unchecked Sendable {
         _ = withUnsafeMutableBytes(of: &run.pointee.mmio.data) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
     }
 
+    /// KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS; throws if the ioctl fails.
     public func getRegisters() throws(KVMError) -> kvm_regs {
         var regs = kvm_regs()
         guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_REGS, &regs) == 0 else { throw KVMError.last("KVM_GET_REGS(vCPU \(id))") }
         return regs
     }
 
+    /// KVM_SET_REGS: loads the general-purpose registers, RIP and RFLAGS; throws if refused.
     public func setRegisters(_ regs: kvm_regs) throws(KVMError) {
         var copy = regs
         guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_REGS, &copy) == 0 else { throw KVMError.last("KVM_SET_REGS(vCPU \(id))") }
     }
 
+    /// KVM_GET_SREGS: segment, descriptor-table and control registers, EFER, APIC base; throws if the ioctl fails.
     public func getSpecialRegisters() throws(KVMError) -> kvm_sregs {
         var sregs = kvm_sregs()
         guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_GET_SREGS(vCPU \(id))") }
         return sregs
     }
 
+    /// KVM_SET_SREGS: loads them (the mode the vCPU runs in); throws if KVM rejects the state.
     public func setSpecialRegisters(_ sregs: kvm_sregs) throws(KVMError) {
         var copy = sregs
         guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_SREGS, &copy) == 0 else {
@@ -64,6 +70,7 @@ public final class VCPU: @unchecked Sendable {
         }
     }
 
+    /// KVM_SET_CPUID2: the CPUID leaves the guest sees; throws if refused.
     public func setCPUID(_ table: CPUIDTable) throws(KVMError) {
         guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_CPUID2, table.pointer) == 0 else { throw KVMError.last("KVM_SET_CPUID2(vCPU \(id))") }
     }
@@ -82,11 +89,15 @@ public final class VCPU: @unchecked Sendable {
         }
     }
 
+    /// KVM_GET_TSC_KHZ: the guest TSC's rate in kHz; nil where KVM cannot say.
     public var tscKHz: Int? {
         let khz = ckvm_ioctl(fd.raw, CKVM_GET_TSC_KHZ, 0)
         return khz > 0 ? Int(khz) : nil
     }
 
+    /// KVM_GET_STATS_FD on the vCPU: its binary stats (KVM_CAP_BINARY_STATS_FD);
+    /// throws where the kernel has none. It takes the vCPU's mutex: open it
+    /// before the vCPU runs.
     public func statsFD() throws(KVMError) -> StatsFile {
         let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
         guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vCPU \(id))") }

@@ -19,13 +19,30 @@ public enum VCPUExit: Sendable, Equatable {
     case unknown(reason: UInt32)
 }
 
+/// A KVM_EXIT_IO, decoded.
 public struct IOExit: Sendable, Equatable {
+    /// The I/O port.
     public let port: UInt16
+    /// `out` (guest to host) rather than `in`.
     public let isOut: Bool
+    /// Bytes per access (1, 2 or 4).
     public let size: Int
+    /// Accesses (more than 1 for `rep outs`/`ins`).
     public let count: Int
+    /// The first up to 8 data bytes, little-endian.
     public let value: UInt64
+    /// Every data byte, where there were more than 8; else empty.
     public let bytes: [UInt8]
+
+    /// An exit as KVM would report it (tests make them up).
+    public init(port: UInt16, isOut: Bool, size: Int, count: Int, value: UInt64, bytes: [UInt8]) {
+        self.port = port
+        self.isOut = isOut
+        self.size = size
+        self.count = count
+        self.value = value
+        self.bytes = bytes
+    }
 
     /// The data as bytes (the common single-byte case allocates nothing until asked).
     public var data: [UInt8] {
@@ -33,6 +50,7 @@ public struct IOExit: Sendable, Equatable {
         return (0..<min(8, size * count)).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
     }
 
+    /// The first data byte (kvmlab's event codes).
     public var firstByte: UInt8 { UInt8(truncatingIfNeeded: value) }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 /// A VM fd: memslots, capabilities enabled on the VM, vCPUs, stats.
 public final class VirtualMachine: @unchecked Sendable {
     // @unchecked: immutable after init; every operation is an ioctl, which the kernel serialises.
+    /// The /dev/kvm this VM was created from (kept open as long as the VM).
     public let device: KVMDevice
     let fd: FileDescriptor
     let mmapSize: Int
@@ -14,6 +15,7 @@ public final class VirtualMachine: @unchecked Sendable {
         self.mmapSize = mmapSize
     }
 
+    /// The VM fd, for ioctls this type does not wrap (it stays owned here).
     public var rawFD: Int32 { fd.raw }
 
     /// KVM_CHECK_EXTENSION on the VM fd (answers can differ from /dev/kvm's).
@@ -21,6 +23,8 @@ public final class VirtualMachine: @unchecked Sendable {
         max(0, ckvm_ioctl(fd.raw, CKVM_CHECK_EXTENSION, UInt(capability.rawValue)))
     }
 
+    /// KVM_ENABLE_CAP on the VM with up to four arguments; throws (naming the
+    /// capability and its arguments) if KVM refuses.
     public func enableCap(_ capability: Capability, _ args: UInt64...) throws(KVMError) {
         var cap = kvm_enable_cap()
         cap.cap = UInt32(capability.rawValue)
@@ -63,6 +67,8 @@ public final class VirtualMachine: @unchecked Sendable {
         guard ckvm_ioctl(fd.raw, CKVM_CREATE_IRQCHIP, 0) == 0 else { throw KVMError.last("KVM_CREATE_IRQCHIP") }
     }
 
+    /// KVM_CREATE_VCPU with `id`, and its `struct kvm_run` mapped; throws if
+    /// either fails (e.g. more vCPUs than KVM_CAP_MAX_VCPUS).
     public func createVCPU(id: Int) throws(KVMError) -> VCPU {
         let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VCPU, UInt(id))
         guard raw >= 0 else {
@@ -85,6 +91,7 @@ public final class VirtualMachine: @unchecked Sendable {
         }
     }
 
+    /// KVM_SET_USER_MEMORY_REGION with size 0: deletes the slot (KVM zaps its mappings).
     public func deleteMemoryRegion(slot: UInt32) throws(KVMError) {
         try setMemoryRegion(MemorySlot(slot: slot, guestPhysicalAddress: 0, size: 0, hostAddress: nil))
     }
@@ -120,6 +127,7 @@ public final class VirtualMachine: @unchecked Sendable {
         }
     }
 
+    /// KVM_GET_STATS_FD on the VM: its binary stats; throws where the kernel has none.
     public func statsFD() throws(KVMError) -> StatsFile {
         let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
         guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vm)", hint: "this kernel has no binary stats (KVM_CAP_BINARY_STATS_FD)") }

@@ -48,6 +48,12 @@ public final class StreamSocket: @unchecked Sendable {
         self.fd = fd
         var on: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        // Room for two whole PAGES frames in flight each way, so the sender
+        // reads guest memory while the receiver writes it (the kernel caps
+        // this at net.core.wmem_max/rmem_max).
+        var bytes = Int32(2 * MigrationWire.maxPagesPerFrame * (8 + MigrationWire.pageBytes))
+        _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, socklen_t(MemoryLayout<Int32>.size))
     }
 
     deinit { close(fd) }

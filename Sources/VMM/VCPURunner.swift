@@ -198,36 +198,24 @@ public final class VCPURunner: @unchecked Sendable {
                 stop(.error)
                 return .error(error.description)
             }
-            switch exit {
-            case .interrupted:
+            let action = ExitPolicy.action(for: exit, vcpu: index, harvestsRings: onDirtyRingFull != nil,
+                                           servesMMIO: { onMMIO?(index, $0, $1) ?? false }, rip: { try? vcpu.getRegisters().rip })
+            switch action {
+            case .kicked:
                 onKick?(index)
-                continue
-            case .io(let io):
+            case .handleIO(let io):
                 if let outcome = handleIO(io, vcpu: vcpu, index: index) { return outcome }
-            case .hlt:
-                return .finished
-            case .dirtyRingFull:
-                guard let onDirtyRingFull else { return .crashed("vCPU \(index): dirty ring full and nobody harvests it") }
+            case .harvestRing:
                 do {
-                    try onDirtyRingFull(index)
+                    try onDirtyRingFull?(index)
                 } catch {
                     stop(.error)
                     return .error("vCPU \(index): harvesting its full dirty ring failed: \(error)")
                 }
-            case .mmio(let address, let isWrite, _):
-                if let onMMIO, onMMIO(index, address, isWrite) {
-                    if !isWrite { vcpu.completeMMIOReadWithZeroes() }
-                    continue
-                }
-                return .crashed("vCPU \(index): access to guest physical 0x\(hex(address)), which no memslot backs\(ripSuffix(vcpu))")
-            case .shutdown:
-                return .crashed("vCPU \(index): triple fault (KVM_EXIT_SHUTDOWN)\(ripSuffix(vcpu))")
-            case .failEntry(let reason):
-                return .crashed("vCPU \(index): KVM could not enter the guest (hardware reason 0x\(hex(reason)))")
-            case .internalError(let suberror):
-                return .crashed("vCPU \(index): KVM internal error, suberror \(suberror)\(ripSuffix(vcpu))")
-            case .unknown(let reason):
-                return .crashed("vCPU \(index): unexpected exit reason \(reason)\(ripSuffix(vcpu))")
+            case .serveMMIO(let isWrite):
+                if !isWrite { vcpu.completeMMIOReadWithZeroes() }
+            case .end(let outcome):
+                return outcome
             }
         }
     }
