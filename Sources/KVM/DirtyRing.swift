@@ -53,8 +53,6 @@ extension VirtualMachine {
     /// KVM_RESET_DIRTY_RINGS: re-protects every page whose entry was marked.
     @discardableResult
     public func resetDirtyRings() throws(KVMError) -> Int {
-        let reset = ckvm_ioctl(fd.raw, CKVM_RESET_DIRTY_RINGS, 0)
-        guard reset >= 0 else { throw KVMError.last("KVM_RESET_DIRTY_RINGS") }
-        return Int(reset)
+        Int(try fd.ioctl(CKVM_RESET_DIRTY_RINGS, value: 0, "KVM_RESET_DIRTY_RINGS"))
     }
 }

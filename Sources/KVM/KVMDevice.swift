@@ -37,8 +37,8 @@ public final class KVMDevice: @unchecked Sendable {
     /// KVM_GET_VCPU_MMAP_SIZE: the bytes of each vCPU's shared `struct kvm_run`
     /// mapping (with the pages after it); throws if the ioctl fails.
     public func vcpuMmapSize() throws(KVMError) -> Int {
-        let size = ckvm_ioctl(fd.raw, CKVM_GET_VCPU_MMAP_SIZE, 0)
-        guard size > 0 else { throw KVMError.last("KVM_GET_VCPU_MMAP_SIZE") }
+        let size = try fd.ioctl(CKVM_GET_VCPU_MMAP_SIZE, value: 0, "KVM_GET_VCPU_MMAP_SIZE")
+        guard size > 0 else { throw KVMError("KVM_GET_VCPU_MMAP_SIZE", errno: EINVAL, hint: "KVM reported a size of \(size)") }
         return Int(size)
     }
 
@@ -64,10 +64,7 @@ public final class KVMDevice: @unchecked Sendable {
     /// KVM_CREATE_VM with machine type `type` (0: the default VM): the new VM's
     /// fd, wrapped. Throws on failure, with a hint for a rejected type.
     public func createVM(type: UInt = 0) throws(KVMError) -> VirtualMachine {
-        let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VM, type)
-        guard raw >= 0 else {
-            throw KVMError.last("KVM_CREATE_VM", hint: Glibc.errno == EINVAL ? "this host's KVM rejects the VM type" : nil)
-        }
+        let raw = try fd.ioctl(CKVM_CREATE_VM, value: type, "KVM_CREATE_VM") { $0 == EINVAL ? "this host's KVM rejects the VM type" : nil }
         return try VirtualMachine(device: self, fd: FileDescriptor(raw), mmapSize: vcpuMmapSize())
     }
 

@@ -45,34 +45,32 @@ public final class VCPU: @unchecked Sendable {
     /// KVM_GET_REGS: the general-purpose registers, RIP and RFLAGS; throws if the ioctl fails.
     public func getRegisters() throws(KVMError) -> kvm_regs {
         var regs = kvm_regs()
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_REGS, &regs) == 0 else { throw KVMError.last("KVM_GET_REGS(vCPU \(id))") }
+        _ = try fd.ioctl(CKVM_GET_REGS, &regs, "KVM_GET_REGS(vCPU \(id))")
         return regs
     }
 
     /// KVM_SET_REGS: loads the general-purpose registers, RIP and RFLAGS; throws if refused.
     public func setRegisters(_ regs: kvm_regs) throws(KVMError) {
         var copy = regs
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_REGS, &copy) == 0 else { throw KVMError.last("KVM_SET_REGS(vCPU \(id))") }
+        _ = try fd.ioctl(CKVM_SET_REGS, &copy, "KVM_SET_REGS(vCPU \(id))")
     }
 
     /// KVM_GET_SREGS: segment, descriptor-table and control registers, EFER, APIC base; throws if the ioctl fails.
     public func getSpecialRegisters() throws(KVMError) -> kvm_sregs {
         var sregs = kvm_sregs()
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_GET_SREGS, &sregs) == 0 else { throw KVMError.last("KVM_GET_SREGS(vCPU \(id))") }
+        _ = try fd.ioctl(CKVM_GET_SREGS, &sregs, "KVM_GET_SREGS(vCPU \(id))")
         return sregs
     }
 
     /// KVM_SET_SREGS: loads them (the mode the vCPU runs in); throws if KVM rejects the state.
     public func setSpecialRegisters(_ sregs: kvm_sregs) throws(KVMError) {
         var copy = sregs
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_SREGS, &copy) == 0 else {
-            throw KVMError.last("KVM_SET_SREGS(vCPU \(id))", hint: "the long-mode state was rejected by this host's KVM")
-        }
+        _ = try fd.ioctl(CKVM_SET_SREGS, &copy, "KVM_SET_SREGS(vCPU \(id))") { _ in "the long-mode state was rejected by this host's KVM" }
     }
 
     /// KVM_SET_CPUID2: the CPUID leaves the guest sees; throws if refused.
     public func setCPUID(_ table: CPUIDTable) throws(KVMError) {
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_CPUID2, table.pointer) == 0 else { throw KVMError.last("KVM_SET_CPUID2(vCPU \(id))") }
+        _ = try fd.ioctl(CKVM_SET_CPUID2, UnsafeMutableRawPointer(table.pointer), "KVM_SET_CPUID2(vCPU \(id))")
     }
 
     /// KVM_PRE_FAULT_MEMORY: maps [gpa, gpa + size) in the MMU as if this
@@ -99,8 +97,7 @@ public final class VCPU: @unchecked Sendable {
     /// throws where the kernel has none. It takes the vCPU's mutex: open it
     /// before the vCPU runs.
     public func statsFD() throws(KVMError) -> StatsFile {
-        let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
-        guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vCPU \(id))") }
+        let raw = try fd.ioctl(CKVM_GET_STATS_FD, value: 0, "KVM_GET_STATS_FD(vCPU \(id))")
         return try StatsFile(fd: FileDescriptor(raw))
     }
 }

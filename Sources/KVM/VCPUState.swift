@@ -68,8 +68,7 @@ extension VCPU {
         var fpu = kvm_fpu()
         try call(CKVM_GET_FPU, &fpu, "KVM_GET_FPU")
         var xsave = [UInt8](repeating: 0, count: xsaveBytes)
-        let xsaveFailed = xsave.withUnsafeMutableBytes { ckvm_ioctl_ptr(fd.raw, CKVM_GET_XSAVE2, $0.baseAddress) != 0 }
-        if xsaveFailed { throw KVMError.last("KVM_GET_XSAVE2(vCPU \(id))") }
+        try fd.ioctl(CKVM_GET_XSAVE2, bytes: &xsave, "KVM_GET_XSAVE2(vCPU \(id))")
         var xcrs = kvm_xcrs()
         try call(CKVM_GET_XCRS, &xcrs, "KVM_GET_XCRS")
         var events = kvm_vcpu_events()
@@ -90,8 +89,7 @@ extension VCPU {
         var fpu = state.fpu
         try call(CKVM_SET_FPU, &fpu, "KVM_SET_FPU")
         var xsave = state.xsave
-        let xsaveFailed = xsave.withUnsafeMutableBytes { ckvm_ioctl_ptr(fd.raw, CKVM_SET_XSAVE, $0.baseAddress) != 0 }
-        if xsaveFailed { throw KVMError.last("KVM_SET_XSAVE(vCPU \(id))") }
+        try fd.ioctl(CKVM_SET_XSAVE, bytes: &xsave, "KVM_SET_XSAVE(vCPU \(id))")
         var xcrs = state.xcrs
         try call(CKVM_SET_XCRS, &xcrs, "KVM_SET_XCRS")
         let refused = try writeMSRs(state.msrs)
@@ -167,8 +165,7 @@ extension VCPU {
 
     /// One fixed-size struct in or out of the vCPU.
     private func call<T: BitwiseCopyable>(_ request: UInt, _ value: inout T, _ name: String) throws(KVMError) {
-        let failed = withUnsafeMutableBytes(of: &value) { ckvm_ioctl_ptr(fd.raw, request, $0.baseAddress) != 0 }
-        if failed { throw KVMError.last("\(name)(vCPU \(id))") }
+        _ = try fd.ioctl(request, &value, "\(name)(vCPU \(id))")
     }
 }
 

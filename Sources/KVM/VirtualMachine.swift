@@ -31,9 +31,7 @@ public final class VirtualMachine: @unchecked Sendable {
         withUnsafeMutableBytes(of: &cap.args) { raw in
             for (index, value) in args.enumerated() { raw.storeBytes(of: value, toByteOffset: index * 8, as: UInt64.self) }
         }
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_ENABLE_CAP, &cap) == 0 else {
-            throw KVMError.last("KVM_ENABLE_CAP(\(capability.kernelName), \(args.map { "0x" + String($0, radix: 16) }.joined(separator: ", ")))")
-        }
+        _ = try fd.ioctl(CKVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(\(capability.kernelName), \(args.map { "0x" + String($0, radix: 16) }.joined(separator: ", ")))")
     }
 
     /// Turns on manual dirty-log protection (KVM_CLEAR_DIRTY_LOG), optionally
@@ -64,16 +62,13 @@ public final class VirtualMachine: @unchecked Sendable {
     /// created afterwards. With it, HLT blocks inside KVM (counted by the
     /// halt_* stats) instead of exiting to the host. Call before creating vCPUs.
     public func createIRQChip() throws(KVMError) {
-        guard ckvm_ioctl(fd.raw, CKVM_CREATE_IRQCHIP, 0) == 0 else { throw KVMError.last("KVM_CREATE_IRQCHIP") }
+        _ = try fd.ioctl(CKVM_CREATE_IRQCHIP, value: 0, "KVM_CREATE_IRQCHIP")
     }
 
     /// KVM_CREATE_VCPU with `id`, and its `struct kvm_run` mapped; throws if
     /// either fails (e.g. more vCPUs than KVM_CAP_MAX_VCPUS).
     public func createVCPU(id: Int) throws(KVMError) -> VCPU {
-        let raw = ckvm_ioctl(fd.raw, CKVM_CREATE_VCPU, UInt(id))
-        guard raw >= 0 else {
-            throw KVMError.last("KVM_CREATE_VCPU(\(id))")
-        }
+        let raw = try fd.ioctl(CKVM_CREATE_VCPU, value: UInt(id), "KVM_CREATE_VCPU(\(id))")
         return try VCPU(id: id, fd: FileDescriptor(raw), mmapSize: mmapSize)
     }
 
@@ -82,12 +77,10 @@ public final class VirtualMachine: @unchecked Sendable {
         var region = kvm_userspace_memory_region(
             slot: slot.slot, flags: slot.flags.rawValue, guest_phys_addr: slot.guestPhysicalAddress,
             memory_size: slot.size, userspace_addr: UInt64(UInt(bitPattern: slot.hostAddress)))
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_USER_MEMORY_REGION, &region) == 0 else {
-            let err = Glibc.errno
-            let hint: String? = err == EINVAL
+        _ = try fd.ioctl(CKVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION(slot \(slot.slot))") { err in
+            err == EINVAL
                 ? "slot \(slot.slot) at GPA 0x\(String(slot.guestPhysicalAddress, radix: 16)) size \(slot.size) is misaligned, overlaps another slot or exceeds KVM_CAP_NR_MEMSLOTS"
                 : nil
-            throw KVMError("KVM_SET_USER_MEMORY_REGION(slot \(slot.slot))", errno: err, hint: hint)
         }
     }
 
@@ -104,8 +97,7 @@ public final class VirtualMachine: @unchecked Sendable {
     public func createGuestMemfd(size: UInt64, mappable: Bool = false) throws(KVMError) -> FileDescriptor {
         let flags = mappable ? CKVM_GUEST_MEMFD_FLAG_MMAP | CKVM_GUEST_MEMFD_FLAG_INIT_SHARED : 0
         var request = ckvm_create_guest_memfd(size: size, flags: UInt64(flags), reserved: (0, 0, 0, 0, 0, 0))
-        let raw = ckvm_ioctl_ptr(fd.raw, CKVM_CREATE_GUEST_MEMFD, &request)
-        guard raw >= 0 else { throw KVMError.last("KVM_CREATE_GUEST_MEMFD(\(size) bytes, flags 0x\(String(flags, radix: 16)))") }
+        let raw = try fd.ioctl(CKVM_CREATE_GUEST_MEMFD, &request, "KVM_CREATE_GUEST_MEMFD(\(size) bytes, flags 0x\(String(flags, radix: 16)))")
         return FileDescriptor(raw)
     }
 
@@ -122,15 +114,14 @@ public final class VirtualMachine: @unchecked Sendable {
         region.userspace_addr = UInt64(UInt(bitPattern: hostAddress))
         region.guest_memfd_offset = offset
         region.guest_memfd = UInt32(guestMemfd.raw)
-        guard ckvm_ioctl_ptr(fd.raw, CKVM_SET_USER_MEMORY_REGION2, &region) == 0 else {
-            throw KVMError.last("KVM_SET_USER_MEMORY_REGION2(slot \(slot), guest_memfd)", hint: "the VM type must allow guest_memfd, or the file must be shared memory (GUEST_MEMFD_FLAG_INIT_SHARED)")
+        _ = try fd.ioctl(CKVM_SET_USER_MEMORY_REGION2, &region, "KVM_SET_USER_MEMORY_REGION2(slot \(slot), guest_memfd)") { _ in
+            "the VM type must allow guest_memfd, or the file must be shared memory (GUEST_MEMFD_FLAG_INIT_SHARED)"
         }
     }
 
     /// KVM_GET_STATS_FD on the VM: its binary stats; throws where the kernel has none.
     public func statsFD() throws(KVMError) -> StatsFile {
-        let raw = ckvm_ioctl(fd.raw, CKVM_GET_STATS_FD, 0)
-        guard raw >= 0 else { throw KVMError.last("KVM_GET_STATS_FD(vm)", hint: "this kernel has no binary stats (KVM_CAP_BINARY_STATS_FD)") }
+        let raw = try fd.ioctl(CKVM_GET_STATS_FD, value: 0, "KVM_GET_STATS_FD(vm)") { _ in "this kernel has no binary stats (KVM_CAP_BINARY_STATS_FD)" }
         return try StatsFile(fd: FileDescriptor(raw))
     }
 }
