@@ -20,8 +20,14 @@ public struct MemorySlot: Sendable, Equatable {
     public var guestPhysicalAddress: UInt64
     /// Bytes; 0 deletes the slot.
     public var size: UInt64
+    /// The host mapping behind the slot (nil only to delete it). An unsafe
+    /// contract, as KVM's own: whoever registers the slot guarantees that
+    /// `size` bytes from here stay mapped, read-write, until the slot is
+    /// deleted or its VM closed; KVM faults them in on the guest's behalf.
     public nonisolated(unsafe) var hostAddress: UnsafeMutableRawPointer?
 
+    /// A slot description; nothing is registered until
+    /// VirtualMachine.setMemoryRegion (whose caller keeps `hostAddress`'s contract).
     public init(slot: UInt32, flags: Flags = [], guestPhysicalAddress: UInt64, size: UInt64, hostAddress: UnsafeMutableRawPointer?) {
         self.slot = slot
         self.flags = flags

@@ -72,7 +72,10 @@ public final class VirtualMachine: @unchecked Sendable {
         return try VCPU(id: id, fd: FileDescriptor(raw), mmapSize: mmapSize)
     }
 
-    /// KVM_SET_USER_MEMORY_REGION: creates, changes, moves or (size 0) deletes a slot.
+    /// KVM_SET_USER_MEMORY_REGION: creates, changes, moves or (size 0) deletes
+    /// a slot. The caller guarantees that `slot.hostAddress` maps `slot.size`
+    /// bytes read-write for as long as the slot exists (KVM keeps only the
+    /// address); throws if KVM refuses, with what is wrong for EINVAL.
     public func setMemoryRegion(_ slot: MemorySlot) throws(KVMError) {
         var region = kvm_userspace_memory_region(
             slot: slot.slot, flags: slot.flags.rawValue, guest_phys_addr: slot.guestPhysicalAddress,

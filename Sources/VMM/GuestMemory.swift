@@ -8,6 +8,9 @@ public final class GuestMemory: @unchecked Sendable {
     // @unchecked: the mapping is fixed after init; `mapped` changes only on the thread that unmaps it.
     public let backing: Backing
     public let size: UInt64
+    /// Where the mapping starts. Valid for `size` bytes until unmap() or
+    /// release: a caller that hands it to KVM (a memslot) keeps the
+    /// GuestMemory alive at least as long as the slot.
     public let base: UnsafeMutableRawPointer
     private let mappedSize: Int
     private let mappedBase: UnsafeMutableRawPointer

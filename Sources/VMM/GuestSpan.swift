@@ -55,5 +55,5 @@ public struct GuestSpan: @unchecked Sendable {
     }
 
     /// The host address, for system calls that take one (madvise).
-    public func withAddress<T>(_ body: (UnsafeMutableRawPointer, Int) throws -> T) rethrows -> T { try body(base, bytes) }
+    func withAddress<T>(_ body: (UnsafeMutableRawPointer, Int) throws -> T) rethrows -> T { try body(base, bytes) }
 }

@@ -11,7 +11,7 @@ public enum PageTables {
 
     /// Writes PML4, PDPTs and PDs for the layout into `memory`, which maps
     /// guest physical address 0 of the system slot.
-    public static func build(_ layout: GuestLayout, into memory: UnsafeMutableRawPointer) {
+    static func build(_ layout: GuestLayout, into memory: UnsafeMutableRawPointer) {
         func entry(_ address: UInt64) -> UnsafeMutablePointer<UInt64> {
             (memory + Int(address)).assumingMemoryBound(to: UInt64.self)
         }
@@ -30,7 +30,7 @@ public enum PageTables {
     }
 
     /// Walks the tables in `memory` the way the MMU would; nil where unmapped.
-    public static func translate(_ virtual: UInt64, layout: GuestLayout, memory: UnsafeRawPointer) -> UInt64? {
+    static func translate(_ virtual: UInt64, layout: GuestLayout, memory: UnsafeRawPointer) -> UInt64? {
         func load(_ address: UInt64) -> UInt64 { memory.load(fromByteOffset: Int(address), as: UInt64.self) }
         let mask: UInt64 = 0x000F_FFFF_FFFF_F000
         let pml4e = load(layout.pml4Address + ((virtual >> 39) & 511) * 8)

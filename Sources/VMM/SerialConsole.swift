@@ -16,7 +16,8 @@ public final class SerialConsole: Sendable {
         _ = text.withCString { Glibc.write(STDOUT_FILENO, $0, strlen($0)) }
     }
 
-    public func write(vcpu: Int, bytes: UnsafeRawBufferPointer) {
+    /// Bytes a vCPU wrote to the serial port; whole lines go to the sink.
+    public func write(vcpu: Int, bytes: [UInt8]) {
         var lines: [String] = []
         buffers.withLock { all in
             var buffer = all[vcpu] ?? []

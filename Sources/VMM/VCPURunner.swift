@@ -224,7 +224,7 @@ public final class VCPURunner: @unchecked Sendable {
     private func handleIO(_ io: IOExit, vcpu: VCPU, index: Int) -> VCPUOutcome? {
         switch Int32(io.port) {
         case KVMLAB_PORT_SERIAL where io.isOut:
-            io.data.withUnsafeBytes { console.write(vcpu: index, bytes: $0) }
+            console.write(vcpu: index, bytes: io.data)
             return nil
         case KVMLAB_PORT_EVENT:
             switch decode(code: io.firstByte, mailbox: machine.mailbox(index)) {
