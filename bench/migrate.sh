@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kvmlab migrate (issues 22, 23), in one sitting:
-#  1. The speed limit. Round 1 (all memory, the guest dirtying 100 pages/s)
+#  1. The speed limit. Round 1 (all memory, the guest dirtying 100 pages/s;
+#     default, and with --prealloc and the vCPU pinned to the last CPU)
 #     against iperf3's single loopback stream, idle and beside a VM whose one
 #     vCPU spins (what round 1 shares its CPUs with); downtime against its
 #     floor (the switchover's bytes at the measured bandwidth plus saving
@@ -35,6 +36,7 @@ for round in $(seq 1 "$ROUNDS"); do
     kill -INT "$spinner" 2>/dev/null || true
     wait "$spinner" 2>/dev/null || true
     "$KVMLAB" migrate -v 1 -b 512m --dirty-rate 100 --baseline 0.1 --after 0.1 --no-digest --json --quiet > "$OUT/round1-$round.json"
+    "$KVMLAB" migrate -v 1 -b 512m --dirty-rate 100 --baseline 0.1 --after 0.1 --no-digest --prealloc -c "$(( $(nproc) - 1 ))" --json --quiet > "$OUT/round1p-$round.json"
 done
 echo "== 1b. downtime against its floor, and the dirty rate measured against the one told (20000 pages/s)"
 for round in $(seq 1 "$ROUNDS"); do
@@ -44,16 +46,19 @@ python3 - "$OUT" "$ROUNDS" <<'PY'
 import json, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 bps = lambda path: json.load(open(path))["end"]["sum_received"]["bits_per_second"] / 8
-idle, spin, first, ratio_idle, ratio_spin = [], [], [], [], []
+idle, spin, first, ratio_idle, ratio_spin, pre, ratio_pre = [], [], [], [], [], [], []
 for r in range(1, rounds + 1):
     i, s = bps(f"{out}/iperf3-idle-{r}.json"), bps(f"{out}/iperf3-spin-{r}.json")
     d = json.load(open(f"{out}/round1-{r}.json"))["detail"]["rounds"][0]
     k = d["bytesSent"] / d["seconds"]
-    idle.append(i); spin.append(s); first.append(k); ratio_idle.append(k / i); ratio_spin.append(k / s)
+    p = json.load(open(f"{out}/round1p-{r}.json"))["detail"]["rounds"][0]
+    kp = p["bytesSent"] / p["seconds"]
+    idle.append(i); spin.append(s); first.append(k); ratio_idle.append(k / i); ratio_spin.append(k / s); pre.append(kp); ratio_pre.append(kp / s)
     print(f"  round {r}: iperf3 idle {i / 1e6:7.0f} MB/s, beside a spinning vCPU {s / 1e6:7.0f} MB/s; kvmlab round 1 {k / 1e6:6.0f} MB/s"
-          f"  ratios {k / i:.3f} / {k / s:.3f}")
+          f"  ratios {k / i:.3f} / {k / s:.3f}; prealloc + pinned vCPU {kp / 1e6:6.0f} MB/s, {kp / s:.3f} of iperf3 beside a spinning vCPU")
 print(f"  median: iperf3 idle {statistics.median(idle) / 1e6:.0f} MB/s, beside a spinning vCPU {statistics.median(spin) / 1e6:.0f} MB/s,"
-      f" round 1 {statistics.median(first) / 1e6:.0f} MB/s; ratio to idle {statistics.median(ratio_idle):.3f}, to spinning {statistics.median(ratio_spin):.3f}")
+      f" round 1 {statistics.median(first) / 1e6:.0f} MB/s; ratio to idle {statistics.median(ratio_idle):.3f}, to spinning {statistics.median(ratio_spin):.3f};"
+      f" with --prealloc and the vCPU pinned {statistics.median(pre) / 1e6:.0f} MB/s, {statistics.median(ratio_pre):.3f} of iperf3 beside a spinning vCPU")
 excess, told = [], []
 for r in range(1, rounds + 1):
     d = json.load(open(f"{out}/floor-{r}.json"))["detail"]

@@ -38,6 +38,7 @@ public enum MigrateReport {
             if let destination = result.destination {
                 out += "  destination: state loaded in \(Format.fixed(destination.loadSeconds * 1e3, 2)) ms, TSC by \(destination.tscMethod)"
                 out += destination.digestChecked ? ", memory digest checked in \(Format.fixed(destination.digestSeconds * 1e3, 2)) ms (inside the downtime; --no-digest leaves it out)" : ""
+                out += destination.preallocSeconds > 0 ? ", memory populated in \(Format.fixed(destination.preallocSeconds * 1e3, 1)) ms before the VM was accepted (--prealloc)" : ""
                 out += destination.msrsRefused.isEmpty ? "" : ", MSRs this KVM would not load: " + destination.msrsRefused.map { "0x" + String($0, radix: 16) }.joined(separator: " ")
                 out += "\n"
             }
@@ -135,6 +136,8 @@ public struct MigrateDetail: Encodable {
     let stateSaveSeconds: Double
     let stateLoadSeconds: Double?
     let digestSeconds: Double?
+    /// Seconds the destination populated its memory before accepting the VM (--prealloc).
+    let destinationPreallocSeconds: Double?
     let downtimeClock: String
     let guestDowntimeSeconds: [Double]
     let destinationBacking: String
@@ -159,6 +162,7 @@ public struct MigrateDetail: Encodable {
         stateSaveSeconds = result.stateSaveSeconds
         stateLoadSeconds = result.destination?.loadSeconds
         digestSeconds = result.destination.flatMap { $0.digestChecked ? $0.digestSeconds : nil }
+        destinationPreallocSeconds = result.destination?.preallocSeconds
         downtimeClock = result.downtimeClock
         guestDowntimeSeconds = result.guestDowntimes
         destinationBacking = result.destinationBacking

@@ -60,6 +60,7 @@ struct MigrateCommand: ExperimentCommand {
     @Option(parsing: .unconditional, help: "Slow each vCPU whose dirty ring shows more than this many pages per second down to it (needs --dirty-track ring).", transform: Bounded.double("--dirty-limit", 1...100_000_000, unit: "pages/s")) var dirtyLimit: Double?
     @Flag(help: "Skip the destination's check of all memory before it resumes (its time is part of the downtime).") var noDigest = false
     @Option(name: .customShort("c"), help: "Pin vCPU threads to these CPUs, round robin.") var pin: CPUListArgument?
+    @Flag(help: "The destination populates all guest memory before it accepts the VM (QEMU's -mem-prealloc): the stream then pays no first touches.") var prealloc = false
     @Option(help: "Be the destination: wait on ADDR:PORT (default address 127.0.0.1) for one migration.") var listen: String?
     @Option(help: "Migrate to a destination started with --listen on ADDR:PORT.") var to: String?
     @Option(help: .hidden) var listenFd: Int32?
@@ -116,6 +117,7 @@ struct MigrateCommand: ExperimentCommand {
         let (listener, port) = try StreamSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
         var arguments = ["migrate", "--listen-fd", "3", "--quiet", "--no-trace"]
         if let destBacking { arguments += ["-s", destBacking.rawValue] }
+        if prealloc { arguments.append("--prealloc") }
         let child: pid_t
         do {
             child = try HostProcess.spawn(HostProcess.selfPath, arguments, passing: listener)
@@ -145,7 +147,7 @@ struct MigrateCommand: ExperimentCommand {
             listener = fd
             if !output.quiet { Exit.error("kvmlab: migrate: listening on \(address.host):\(port)") }
         }
-        let report = try MigrateScenario.receive(listener: listener, backing: backing, pin: pin?.cpus ?? [])
+        let report = try MigrateScenario.receive(listener: listener, backing: backing, prealloc: prealloc, pin: pin?.cpus ?? [])
         close(listener)
         let verified = report.vcpus.allSatisfy { $0.mismatches == 0 && $0.counterSum == $0.writes && $0.outcome == "finished" }
         Exit.output("migrate: received \(report.pagesReceived) pages into \(report.backing); resumed \(report.vcpus.count) vCPU(s) (TSC by \(report.tscMethod)); "

@@ -62,6 +62,15 @@ struct MigrateTests {
         #expect(run.detail["destinationBacking"] as? String == "anonymous")
     }
 
+    /// --prealloc: the destination populates its memory before it accepts the VM.
+    @Test func aPreallocatedDestinationPopulatesFirst() throws {
+        let plain = try migrate([])
+        let run = try migrate(["--prealloc"])
+        expectClean(run)
+        #expect((run.detail["destinationPreallocSeconds"] as? Double ?? 0) > 0)
+        #expect(plain.detail["destinationPreallocSeconds"] as? Double == 0)
+    }
+
     @Test func idleVCPUsAreMeasuredApart() throws {
         let run = try migrate(["-v", "1", "--idle-vcpus", "1"])
         expectClean(run)

@@ -12,8 +12,8 @@ public enum MigrateScenario {
 
     /// The destination: serves one migration arriving on `listener`.
     /// Throws, in one line, on a stream it refuses.
-    public static func receive(listener: Int32, backing: Backing?, pin: [Int]) throws -> DestinationReport {
+    public static func receive(listener: Int32, backing: Backing?, prealloc: Bool = false, pin: [Int]) throws -> DestinationReport {
         try PinPlan.checkCPUs(pin)
-        return try MigrationDestination.serve(listener: listener, backing: backing, pin: pin)
+        return try MigrationDestination.serve(listener: listener, backing: backing, prealloc: prealloc, pin: pin)
     }
 }

@@ -14,7 +14,9 @@ enum MigrationDestination {
 
     /// Serves one migration on `listener`. Throws on a stream it refuses
     /// or a source that went away before the switchover.
-    static func serve(listener: Int32, backing: Backing?, pin: [Int]) throws -> DestinationReport {
+    /// `prealloc`: populate all guest memory before accepting the VM (as
+    /// QEMU's -mem-prealloc), so the stream does not pay for first touches.
+    static func serve(listener: Int32, backing: Backing?, prealloc: Bool, pin: [Int]) throws -> DestinationReport {
         Interrupts.shared.install()
         guard let socket = try StreamSocket.accept(listener, cancelled: { Interrupts.shared.requested }) else {
             throw HostError("interrupted while waiting for the source")
@@ -34,6 +36,11 @@ enum MigrationDestination {
         }
         var report = DestinationReport()
         report.backing = (backing ?? hello.backing).rawValue
+        if prealloc, let test = machine.test {
+            let clock = Stopwatch()
+            try test.populateWrite()
+            report.preallocSeconds = clock.seconds
+        }
         try channel.send(.ready, payload: Array(report.backing.utf8))
         let memory = machine.memory(at: GuestLayout.testMemoryBase, bytes: hello.testMemory)!
         let system = machine.memory(at: 0, bytes: machine.layout.systemSize)!

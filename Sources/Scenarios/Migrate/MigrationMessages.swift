@@ -174,6 +174,8 @@ public struct DestinationReport: Sendable, Equatable {
     /// Source stop → destination running, by CLOCK_MONOTONIC (same host only; else 0).
     public var resumeMonotonicNanos: UInt64 = 0
     public var loadSeconds = 0.0
+    /// Seconds populating guest memory before READY (--prealloc), else 0.
+    public var preallocSeconds = 0.0
     public var digestSeconds = 0.0
     public var tscMethod = ""
     /// MSRs this KVM would not load (each stays as a new vCPU has it).
@@ -205,6 +207,7 @@ public struct DestinationReport: Sendable, Equatable {
         writer.u64(UInt64(msrsRefused.count))
         for msr in msrsRefused { writer.u32(msr) }
         writer.f64(loadSeconds)
+        writer.f64(preallocSeconds)
         writer.f64(digestSeconds)
         writer.u8((digestEqual ? 1 : 0) | (digestChecked ? 2 : 0))
         writer.string(tscMethod)
@@ -242,6 +245,7 @@ public struct DestinationReport: Sendable, Equatable {
         report.mismatchedPages = Int(min(try reader.u64(), 1 << 40))
         report.msrsRefused = try (0..<reader.count(max: 4096, of: "refused MSRs")).map { _ throws(MigrationWireError) in try reader.u32() }
         report.loadSeconds = try reader.f64()
+        report.preallocSeconds = try reader.f64()
         report.digestSeconds = try reader.f64()
         let flags = try reader.u8()
         report.digestEqual = flags & 1 != 0
