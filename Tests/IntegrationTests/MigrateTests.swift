@@ -296,7 +296,7 @@ struct MigrateTests {
         for (arguments, message) in [(["--to", "nowhere:80"], "not an IPv4 address"), (["--listen", "1.2.3.4:99999"], "ADDR:PORT"),
                                      (["--to", "127.0.0.1:1", "--listen", "127.0.0.1:2"], "contradict"),
                                      (["--dirty-limit", "100"], "--dirty-track ring"), (["--auto-converge", "--dirty-limit", "100", "--dirty-track", "ring"], "give one"),
-                                     (["--dirty-rate", "nan"], "--dirty-rate")] {
+                                     (["--dirty-rate", "nan"], "--dirty-rate"), (["--bandwidth", "0"], "at least 1m")] {
             let result = try CLI.run(["migrate"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(result.stderr)")
