@@ -36,9 +36,8 @@ final class MemslotRunner {
         // The moved slot's destination, right above the area, must be mapped too.
         if test == .moveActive || test == .moveInactive { machineConfig.mappedSpan = 2 * area }
         machine = try Machine(machineConfig, device: device)
-        try machine.load(GuestImage.builtin("passes")!)
-        runner = VCPURunner(machine: machine) { _, _ in .finish }
-        driver = PassDriver(machine: machine, runner: runner)
+        driver = try PassDriver.load(on: machine)
+        runner = driver.runner
         if test == .moveActive, let last = machine.testSlots.last {
             // Only the straddling window's upper half may miss while the slot is away.
             let window = last.guestPhysicalAddress..<(last.guestPhysicalAddress + MemslotScenario.movePages / 2 * GuestLayout.pageSize)

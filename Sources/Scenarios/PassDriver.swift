@@ -24,6 +24,13 @@ final class PassDriver {
         requested = [UInt64](repeating: 0, count: machine.vcpus.count)
     }
 
+    /// The pass worker on `machine`: loads the passes guest and makes the
+    /// runner whose vCPUs it drives (not started: set its hooks first).
+    static func load(on machine: Machine) throws -> PassDriver {
+        try machine.load(GuestImage.builtin("passes")!)
+        return PassDriver(machine: machine, runner: VCPURunner(machine: machine) { _, _ in .finish })
+    }
+
     /// Sets the pass's parameters, then raises MB_ITERATION (the guest
     /// reads the parameters after it sees the new iteration).
     func begin(_ vcpu: Int, _ pass: Pass) {

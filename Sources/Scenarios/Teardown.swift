@@ -189,9 +189,8 @@ public enum TeardownScenario {
     /// Every vCPU writes every page of its share once; the vCPU threads have
     /// ended when this returns.
     static func populate(_ machine: Machine) throws -> (seconds: Double, stats: StatsDelta?, tracepoints: [String: Int64]?, ending: RunEnding) {
-        try machine.load(GuestImage.builtin("passes")!)
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
-        let driver = PassDriver(machine: machine, runner: runner)
+        let driver = try PassDriver.load(on: machine)
+        let runner = driver.runner
         let timer = PhaseTimer(machine: machine)
         let (healthy, phase) = try timer.measure("populate") { () throws -> Bool in
             try runner.start()

@@ -70,9 +70,8 @@ extension CheckSuite {
         config.mappedSpan = 4 << 20  // the identity map reaches the guest_memfd slot after the test memory
         let machine = try Machine(config, device: device)
         let region = try GuestMemfdRegion(vm: machine.vm, slot: 7, gpa: gpa, size: pages * GuestLayout.pageSize)
-        try machine.load(GuestImage.builtin("passes")!)
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
-        let driver = PassDriver(machine: machine, runner: runner)
+        let driver = try PassDriver.load(on: machine)
+        let runner = driver.runner
         try runner.start()
         defer { _ = driver.finish() }
         let stamp = Stamp(tag: 1, sequence: 1)
@@ -116,9 +115,8 @@ extension CheckSuite {
             }
         }
         let before = try files.map { try $0.1.snapshot() }
-        try machine.load(GuestImage.builtin("passes")!)
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
-        let driver = PassDriver(machine: machine, runner: runner)
+        let driver = try PassDriver.load(on: machine)
+        let runner = driver.runner
         try runner.start()
         for index in machine.vcpus.indices {
             let region = machine.region(of: index)

@@ -218,11 +218,10 @@ extension CheckSuite {
     /// vCPU must leave with an MMIO exit at the slot's address.
     static func deletedSlotCheck() throws -> CheckVerdict {
         let machine = try Machine(MachineConfig(vcpus: 1, testMemory: 1 << 20))
-        try machine.load(GuestImage.builtin("passes")!)
         let seen = Locked<UInt64?>(nil)
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        let driver = try PassDriver.load(on: machine)
+        let runner = driver.runner
         runner.onMMIO = { _, address, _ in seen.withLock { $0 = $0 ?? address }; return false }
-        let driver = PassDriver(machine: machine, runner: runner)
         try runner.start()
         let base = GuestLayout.testMemoryBase
         let first = driver.run(0, Pass(op: PASS_WRITE, gpa: base, pages: 256, stamp: Stamp(tag: 1, sequence: 1).base))

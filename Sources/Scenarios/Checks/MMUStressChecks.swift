@@ -22,11 +22,10 @@ extension CheckSuite {
     static func slotChurnCheck() throws -> CheckVerdict {
         let pages: UInt64 = 256
         let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 2 * pages * GuestLayout.pageSize))
-        try machine.load(GuestImage.builtin("passes")!)
         let mmio = Locked(0)
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
+        let driver = try PassDriver.load(on: machine)
+        let runner = driver.runner
         runner.onMMIO = { _, _, _ in mmio.withLock { $0 += 1 }; return true }
-        let driver = PassDriver(machine: machine, runner: runner)
         try runner.start()
         defer { _ = driver.finish() }
         func stamp(_ vcpu: Int, _ pass: Int) -> Stamp { Stamp(tag: UInt16(vcpu + 1), sequence: pass) }
