@@ -4,6 +4,9 @@ import VMM
 /// `kvmlab dirty-log`: what dirty_log_perf_test measures, checked page by
 /// page and explained with KVM's own stats.
 public struct DirtyLogConfig: Sendable {
+    /// The vCPU counts this experiment takes (its command bounds -v with it).
+    public static let vcpuLimit = 1...4096
+
     public var vcpus = 1
     public var bytesPerVCPU: UInt64 = 1 << 30
     public var iterations = 2
@@ -104,7 +107,8 @@ public struct DirtyLogResult: Sendable, Codable {
 public enum DirtyLogScenario {
     /// Checks a request before any memory is mapped.
     public static func validate(_ config: DirtyLogConfig, device: KVMDevice) throws {
-        guard config.vcpus >= 1, config.vcpus <= device.maxVCPUs else { throw ConfigError("-v must be between 1 and \(device.maxVCPUs) (KVM_CAP_MAX_VCPUS)") }
+        let limit = DirtyLogConfig.vcpuLimit.lowerBound...min(DirtyLogConfig.vcpuLimit.upperBound, device.maxVCPUs)
+        guard limit.contains(config.vcpus) else { throw ConfigError("\(ConfigError.vcpus(config.vcpus, limit)) (KVM_CAP_MAX_VCPUS)") }
         guard config.bytesPerVCPU >= 4096, config.bytesPerVCPU % 4096 == 0 else {
             throw ConfigError("-b must be a positive multiple of 4 KiB, not \(config.bytesPerVCPU)")
         }

@@ -6,6 +6,9 @@ import VMM
 /// `kvmlab exit-latency`: the cost of one userspace exit round trip
 /// (guest `out` -> KVM_RUN returns -> host handles it -> KVM_RUN again).
 public struct ExitLatencyConfig: Sendable {
+    /// The vCPU counts this experiment takes (its command bounds -v with it).
+    public static let vcpuLimit = 1...1024
+
     public var vcpus = 1
     public var exits = 100_000
     public var cpl: PrivilegeLevel = .user
@@ -52,7 +55,7 @@ public enum ExitLatencyScenario {
     public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {
         try PinPlan.checkCPUs(config.pin)
         guard config.exits >= 2, config.exits <= 50_000_000 else { throw ConfigError("--exits must be between 2 and 50000000") }
-        guard config.vcpus >= 1, config.vcpus <= 1024 else { throw ConfigError("--vcpus must be between 1 and 1024") }
+        guard ExitLatencyConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, ExitLatencyConfig.vcpuLimit) }
         // The round-trip buffers: 8 bytes per exit per vCPU, twice (stamps, then trips).
         let (bytes, overflow) = UInt64(config.exits).multipliedReportingOverflow(by: UInt64(config.vcpus) * 16)
         try Resources.requireRAM(overflow ? .max : bytes, for: "round-trip buffers for \(config.vcpus) vCPUs × \(config.exits) exits", fix: "lower -v or -n")

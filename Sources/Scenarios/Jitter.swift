@@ -22,6 +22,9 @@ public enum JitterOperation: String, CaseIterable, Sendable, Codable {
 }
 
 public struct JitterConfig: Sendable {
+    /// The vCPU counts this experiment takes (its command bounds -v with it).
+    public static let vcpuLimit = 1...1024
+
     public static let manySlotsBatch = 16
 
     public var vcpus = Resources.onlineCPUs
@@ -129,7 +132,7 @@ public struct JitterResult: Sendable {
 
 public enum JitterScenario {
     public static func validate(_ config: JitterConfig) throws {
-        guard config.vcpus >= 1, config.vcpus <= 1024 else { throw ConfigError("-v must be between 1 and 1024") }
+        guard JitterConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, JitterConfig.vcpuLimit) }
         guard config.workingSet >= 4096, config.workingSet % 4096 == 0, config.workingSet <= 1 << 30 else {
             throw ConfigError("--working-set must be a multiple of 4 KiB from 4 KiB to 1 GiB")
         }

@@ -19,6 +19,9 @@ public enum PopulateMode: String, CaseIterable, Sendable, Codable {
 }
 
 public struct PopulateConfig: Sendable {
+    /// The vCPU counts this experiment takes (its command bounds -v with it).
+    public static let vcpuLimit = 1...512
+
     public var vcpus = Resources.onlineCPUs
     /// Memory per workload vCPU.
     public var bytesPerVCPU: UInt64 = 512 << 20
@@ -78,7 +81,7 @@ public struct PopulateResult: Sendable {
 
 public enum PopulateScenario {
     public static func validate(_ config: PopulateConfig) throws {
-        guard config.vcpus >= 1, config.vcpus <= 512 else { throw ConfigError("-v must be between 1 and 512") }
+        guard PopulateConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, PopulateConfig.vcpuLimit) }
         guard config.bytesPerVCPU >= config.backing.pageSize, config.bytesPerVCPU % config.backing.pageSize == 0 else {
             throw ConfigError("-b must be a positive multiple of \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
         }

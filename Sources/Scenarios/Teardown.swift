@@ -12,6 +12,9 @@ public enum TeardownOrder: String, CaseIterable, Sendable, Codable {
 }
 
 public struct TeardownConfig: Sendable {
+    /// The vCPU counts this experiment takes (its command bounds -v with it).
+    public static let vcpuLimit = 1...512
+
     public var vcpus = Resources.onlineCPUs
     public var memory: UInt64 = 2 << 30
     public var backing: Backing = .anonymous
@@ -78,7 +81,7 @@ public struct TeardownResult: Sendable {
 
 public enum TeardownScenario {
     public static func validate(_ config: TeardownConfig) throws {
-        guard config.vcpus >= 1, config.vcpus <= 512 else { throw ConfigError("-v must be between 1 and 512") }
+        guard TeardownConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, TeardownConfig.vcpuLimit) }
         let unit = config.backing.pageSize * UInt64(config.vcpus)
         guard config.memory >= unit, config.memory % unit == 0 else {
             throw ConfigError("--memory must be a positive multiple of \(config.vcpus) × \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")

@@ -3,6 +3,11 @@
 public struct ConfigError: Error, CustomStringConvertible, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
+
+    /// A vCPU count outside what an experiment takes.
+    public static func vcpus(_ count: Int, _ limit: ClosedRange<Int>) -> ConfigError {
+        ConfigError("vCPUs must be between \(limit.lowerBound) and \(limit.upperBound), not \(count)")
+    }
 }
 
 /// The host refused something kvmlab needed while running (a thread, a

@@ -23,7 +23,7 @@ struct DirtyLogCommand: ExperimentCommand {
           kvmlab dirty-log -b 128m --cpl 0 -c 0,1 --wait spin   (as dirty_log_perf_test -c 0,1 runs)
         """)
 
-    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs.", transform: Bounded.int("-v", 1...4096)) var vcpus = 1
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs.", transform: Bounded.int("-v", DirtyLogConfig.vcpuLimit)) var vcpus = 1
     @Option(name: .customShort("b"), help: "Guest memory per vCPU (k/m/g suffixes).", transform: ByteSize.parse) var bytes = ByteSize(bytes: 1 << 30)
     @Option(name: .customShort("i"), parsing: .unconditional, help: "Dirty-logging iterations.", transform: Bounded.int("-i", 1...100_000)) var iterations = 2
     @Option(name: .customShort("s"), help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous

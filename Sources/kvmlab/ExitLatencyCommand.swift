@@ -15,7 +15,7 @@ struct ExitLatencyCommand: ExperimentCommand {
           kvmlab exit-latency -v 2 -c 0,1 --json
         """)
 
-    @Option(name: [.customShort("v"), .long], parsing: .unconditional, help: "vCPUs, each exiting in a loop.", transform: Bounded.int("--vcpus", 1...1024)) var vcpus = 1
+    @Option(name: [.customShort("v"), .long], parsing: .unconditional, help: "vCPUs, each exiting in a loop.", transform: Bounded.int("--vcpus", ExitLatencyConfig.vcpuLimit)) var vcpus = 1
     @Option(name: [.customShort("n"), .long], parsing: .unconditional, help: "Exits per vCPU.", transform: Bounded.int("--exits", 2...50_000_000)) var exits = 100_000
     @Option(help: "Privilege level of the guest loop: 3 or 0.") var cpl: PrivilegeLevel = .user
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin.") var pin: CPUListArgument?

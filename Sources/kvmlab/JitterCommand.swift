@@ -24,7 +24,7 @@ struct JitterCommand: ExperimentCommand {
           kvmlab jitter --events stalls.csv --svg jitter.svg
         """)
 
-    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs (default: online CPUs).", transform: Bounded.int("-v", 1...1024)) var vcpus = JitterConfig().vcpus
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs (default: online CPUs).", transform: Bounded.int("-v", JitterConfig.vcpuLimit)) var vcpus = JitterConfig().vcpus
     @Option(help: "Working set per vCPU (k/m/g suffixes).", transform: ByteSize.parse) var workingSet = ByteSize(bytes: JitterConfig().workingSet)
     @Option(parsing: .unconditional, help: "Seconds of baseline, and again of churn.", transform: Bounded.double("--duration", 0.001...3600, unit: "seconds")) var duration = JitterConfig().duration
     @Option(parsing: .unconditional, help: "Seconds of warm-up before the baseline.", transform: Bounded.double("--warmup", 0...3600, unit: "seconds")) var warmup = JitterConfig().warmup

@@ -35,8 +35,8 @@ struct MigrateCommand: ExperimentCommand {
           kvmlab migrate --to 10.0.0.2:4444 -v 4 -b 1g            (source host)
         """)
 
-    @Option(name: .customShort("v"), parsing: .unconditional, help: "Dirtying vCPUs.", transform: Bounded.int("-v", 1...256)) var vcpus = 2
-    @Option(parsing: .unconditional, help: "vCPUs that compute without writing memory.", transform: Bounded.int("--idle-vcpus", 0...256)) var idleVcpus = 0
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "Dirtying vCPUs.", transform: Bounded.int("-v", MigrateConfig.vcpuLimit)) var vcpus = 2
+    @Option(parsing: .unconditional, help: "vCPUs that compute without writing memory.", transform: Bounded.int("--idle-vcpus", MigrateConfig.idleVCPULimit)) var idleVcpus = 0
     @Option(name: .customShort("b"), help: "Memory each dirtying vCPU writes (k/m/g suffixes).", transform: ByteSize.parse) var bytes = ByteSize(bytes: 64 << 20)
     @Option(name: .customShort("s"), help: "Backing (on --listen: the destination's own, else the source's): \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing?
     @Option(help: "The local destination's backing (default: the source's).") var destBacking: Backing?

@@ -22,7 +22,7 @@ struct PopulateCommand: ExperimentCommand {
           kvmlab populate --mode demand --mode prefault-vcpu --json
         """)
 
-    @Option(name: .customShort("v"), parsing: .unconditional, help: "Workload vCPUs (default: online CPUs).", transform: Bounded.int("-v", 1...512)) var vcpus = PopulateConfig().vcpus
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "Workload vCPUs (default: online CPUs).", transform: Bounded.int("-v", PopulateConfig.vcpuLimit)) var vcpus = PopulateConfig().vcpus
     @Option(name: .customShort("b"), help: "Memory per workload vCPU (k/m/g suffixes).", transform: ByteSize.parse) var bytes = ByteSize(bytes: PopulateConfig().bytesPerVCPU)
     @Option(name: .customShort("s"), help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
     @Option(help: "A mode to run (repeatable): \(PopulateMode.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.") var mode: [PopulateMode] = []

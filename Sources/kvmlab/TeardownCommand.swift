@@ -25,7 +25,7 @@ struct TeardownCommand: ExperimentCommand {
           kvmlab teardown -s anonymous_hugetlb_2mb --memory 4g --json
         """)
 
-    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs that populate the memory (default: online CPUs).", transform: Bounded.int("-v", 1...512)) var vcpus = TeardownConfig().vcpus
+    @Option(name: .customShort("v"), parsing: .unconditional, help: "vCPUs that populate the memory (default: online CPUs).", transform: Bounded.int("-v", TeardownConfig.vcpuLimit)) var vcpus = TeardownConfig().vcpus
     @Option(name: [.customShort("m"), .long], help: "Guest memory to populate (k/m/g suffixes).", transform: ByteSize.parse) var memory = ByteSize(bytes: TeardownConfig().memory)
     @Option(name: .customShort("s"), help: "Backing: \(Backing.allValueStrings.joined(separator: ", ")).") var backing: Backing = .anonymous
     @Option(help: "An order to run (repeatable): vm-first, memory-first. Default: both.") var order: [TeardownOrder] = []

@@ -49,6 +49,10 @@ public struct MigrateConfig: Sendable {
 
     public init() {}
 
+    /// The dirtying and idle vCPU counts migrate takes (its command bounds -v and --idle-vcpus with them).
+    public static let vcpuLimit = 1...256
+    public static let idleVCPULimit = 0...256
+
     public var totalVCPUs: Int { vcpus + idleVCPUs }
     public var testMemory: UInt64 { bytesPerVCPU * UInt64(vcpus) }
 
@@ -74,8 +78,10 @@ public struct MigrateConfig: Sendable {
 
     /// Rejects settings no run can satisfy, with the bound.
     public func validate() throws(ConfigError) {
-        guard vcpus >= 1 else { throw ConfigError("-v must be at least 1: migrate needs a dirtying vCPU") }
-        guard totalVCPUs <= 512 else { throw ConfigError("-v plus --idle-vcpus is \(totalVCPUs); at most 512") }
+        guard MigrateConfig.vcpuLimit.contains(vcpus) else { throw ConfigError.vcpus(vcpus, MigrateConfig.vcpuLimit) }
+        guard MigrateConfig.idleVCPULimit.contains(idleVCPUs) else {
+            throw ConfigError("idle vCPUs must be between \(MigrateConfig.idleVCPULimit.lowerBound) and \(MigrateConfig.idleVCPULimit.upperBound), not \(idleVCPUs)")
+        }
         let page = backing.pageSize
         guard bytesPerVCPU >= page, bytesPerVCPU % page == 0 else {
             throw ConfigError("-b \(Sizes.format(bytesPerVCPU)) must be a whole number of \(Sizes.format(page)) pages for \(backing.rawValue)")
