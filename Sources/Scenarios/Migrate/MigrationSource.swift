@@ -154,9 +154,6 @@ final class MigrationSource {
         // Pages count as dirtied from the moment logging is on.
         var lastHarvest = Stopwatch.now()
         record.trackingStartSeconds = try Stopwatch.seconds { try machine.setTestSlotFlags(.logDirtyPages) }
-        // System memory (code, tables, mailboxes) goes whole with round 1;
-        // at the switchover only the vCPU areas, where the guest writes.
-        try channel.send(.system, payload: systemBytes(from: 0, count: Int(machine.layout.systemSize)))
         try throttle?.start()
         var before = throttle?.totals
         var pending: [DirtyBitmap]? = nil
@@ -233,14 +230,17 @@ final class MigrationSource {
         return (harvester.bitmaps, seconds, clearSeconds)
     }
 
-    /// Sends every page (round 1 outside manual mode) or those in `dirty`.
-    /// At the switchover nothing is cleared (the vCPUs are stopped). The
-    /// planted fault's page is never sent.
+    /// Sends every page (round 1, `dirty` nil) or those in `dirty`. Round 1
+    /// starts with all of system memory (code, tables, mailboxes), paced and
+    /// timed with the pages; the switchover sends only the vCPU areas, where
+    /// the guest writes. At the switchover nothing is cleared (the vCPUs are
+    /// stopped). The planted fault's page is never sent.
     private func send(_ dirty: [DirtyBitmap]?, channel: MigrationChannel, switchover: Bool = false) throws -> (pages: Int, seconds: Double, clearSeconds: Double) {
         var pages = 0
         var clearSeconds = 0.0
         let clearChunks = config.track == .manual && !switchover
         let clock = Stopwatch()
+        if dirty == nil { try channel.send(.system, payload: systemBytes(from: 0, count: Int(machine.layout.systemSize))) }
         let bitmaps: [DirtyBitmap]
         if let dirty {
             bitmaps = dirty
