@@ -75,9 +75,11 @@ struct MigrateCommand: ExperimentCommand {
         if listen != nil && to != nil { throw ValidationError("--listen and --to contradict each other: a run is either the destination or the source") }
         if (listen != nil || listenFd != nil) && destBacking != nil { throw ValidationError("--dest-backing is for a local destination; with --listen give -s") }
         if dirtyTrack != .manual && clearChunk != 4096 { throw ValidationError("--clear-chunk applies to --dirty-track manual only") }
-        if let bandwidth, bandwidth.bytes < 1 << 20 {
-            throw ValidationError("--bandwidth \(bandwidth.bytes) bytes/s: at least 1m (1 MiB/s); a 4 MiB frame must go out in seconds, not hours")
+        if let bandwidth, bandwidth.bytes < 1 << 20 || Double(bandwidth.bytes) > MigrateConfig.maxBandwidth {
+            throw ValidationError("--bandwidth \(bandwidth.bytes) bytes/s: from 1m (1 MiB/s: a 4 MiB frame must go out in seconds, not hours) to 1t")
         }
+        if bytes.bytes > MigrateConfig.maxBytesPerVCPU { throw ValidationError("-b \(bytes.bytes): at most 1t per vCPU") }
+        if let to, (try? SocketAddress(parsing: to, flag: "--to"))?.port == 0 { throw ValidationError("--to \(to): port 0 is not a destination; give the port --listen printed") }
         if autoConverge && dirtyLimit != nil { throw ValidationError("--auto-converge and --dirty-limit are two throttles: give one") }
         if dirtyLimit != nil && dirtyTrack != .ring { throw ValidationError("--dirty-limit measures each vCPU from its dirty ring: add --dirty-track ring") }
     }

@@ -296,7 +296,9 @@ struct MigrateTests {
         for (arguments, message) in [(["--to", "nowhere:80"], "not an IPv4 address"), (["--listen", "1.2.3.4:99999"], "ADDR:PORT"),
                                      (["--to", "127.0.0.1:1", "--listen", "127.0.0.1:2"], "contradict"),
                                      (["--dirty-limit", "100"], "--dirty-track ring"), (["--auto-converge", "--dirty-limit", "100", "--dirty-track", "ring"], "give one"),
-                                     (["--dirty-rate", "nan"], "--dirty-rate"), (["--bandwidth", "0"], "at least 1m")] {
+                                     (["--dirty-rate", "nan"], "--dirty-rate"), (["--bandwidth", "0"], "from 1m"),
+                                     (["--bandwidth", "9223372036854775808"], "from 1m"), (["-b", "9223372036854775808"], "at most 1t"),
+                                     (["--to", "127.0.0.1:0"], "port 0")] {
             let result = try CLI.run(["migrate"] + arguments)
             #expect(result.status == 2, "\(arguments): \(result.stderr)")
             #expect(result.stderr.contains(message), "\(result.stderr)")

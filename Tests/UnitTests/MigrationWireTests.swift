@@ -32,10 +32,24 @@ struct MigrationWireTests {
         var zeroMemory = hello
         zeroMemory.testMemory = 0
         #expect(throws: MigrationWireError.self) { try MigrationHello.decode(zeroMemory.encode()) }
+        var fastTSC = hello
+        fastTSC.tscKHz = .max
+        #expect(throws: MigrationWireError.self) { try MigrationHello.decode(fastTSC.encode()) }
         var nan = hello
         nan.afterSeconds = .nan
         #expect(throws: MigrationWireError.self) { try MigrationHello.decode(nan.encode()) }
         #expect(throws: MigrationWireError.self) { try MigrationHello.decode(Array(hello.encode().dropLast())) }
+    }
+
+    /// Another host's stream with a hostile stop time and the fastest TSC
+    /// allowed: the continued TSC is computed, not trapped on.
+    @Test func aContinuedTSCNeverOverflows() {
+        let hello = MigrationHello(vcpus: 1, slots: 1, testMemory: 4096, systemSize: 4096, backing: .anonymous, tscKHz: 10_000_000,
+                                   afterSeconds: 0, digest: false, bootID: "another host", structSizes: [])
+        for stop in [UInt64(0), .max] {
+            let state = SwitchoverState(vcpus: [], tscOffset: 0, stopGuestTSC: .max, stopUnixNanos: stop, stopMonotonicNanos: 0)
+            _ = MigrationDestination.continuedTSCOffset(state, hello: hello)
+        }
     }
 
     @Test func theDestinationsReportRoundTrips() throws {

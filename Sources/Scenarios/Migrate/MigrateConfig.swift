@@ -52,6 +52,9 @@ public struct MigrateConfig: Sendable {
     /// The dirtying and idle vCPU counts migrate takes (its command bounds -v and --idle-vcpus with them).
     public static let vcpuLimit = 1...256
     public static let idleVCPULimit = 0...256
+    /// Bounds that keep every product of them finite: 1 TiB per vCPU, 1 TiB/s.
+    public static let maxBytesPerVCPU: UInt64 = 1 << 40
+    public static let maxBandwidth = Double(UInt64(1) << 40)
 
     public var totalVCPUs: Int { vcpus + idleVCPUs }
     public var testMemory: UInt64 { bytesPerVCPU * UInt64(vcpus) }
@@ -81,6 +84,12 @@ public struct MigrateConfig: Sendable {
         guard MigrateConfig.vcpuLimit.contains(vcpus) else { throw ConfigError.vcpus(vcpus, MigrateConfig.vcpuLimit) }
         guard MigrateConfig.idleVCPULimit.contains(idleVCPUs) else {
             throw ConfigError("idle vCPUs must be between \(MigrateConfig.idleVCPULimit.lowerBound) and \(MigrateConfig.idleVCPULimit.upperBound), not \(idleVCPUs)")
+        }
+        guard bytesPerVCPU <= MigrateConfig.maxBytesPerVCPU else {
+            throw ConfigError("memory per vCPU \(Sizes.format(bytesPerVCPU)) exceeds \(Sizes.format(MigrateConfig.maxBytesPerVCPU))")
+        }
+        if let bandwidth, !(bandwidth >= 1 && bandwidth <= MigrateConfig.maxBandwidth) {
+            throw ConfigError("bandwidth \(bandwidth) bytes/s is outside 1 byte/s to \(Sizes.format(UInt64(MigrateConfig.maxBandwidth)))/s")
         }
         let page = backing.pageSize
         guard bytesPerVCPU >= page, bytesPerVCPU % page == 0 else {

@@ -135,7 +135,8 @@ enum MigrationDestination {
     /// the stop plus the wall time since, at the guest's rate.
     static func continuedTSCOffset(_ state: SwitchoverState, hello: MigrationHello) -> Int64 {
         if hello.bootID == MigratorGuest.bootID && !hello.bootID.isEmpty { return state.tscOffset }
-        let elapsed = max(0, HostClock.unixTime() - Double(state.stopUnixNanos) / 1e9)
+        // At most a day: a stream older than that (or a hostile stop time) must not overflow the TSC.
+        let elapsed = min(86_400, max(0, HostClock.unixTime() - Double(state.stopUnixNanos) / 1e9))
         let guestNow = state.stopGuestTSC &+ UInt64(elapsed * Double(hello.tscKHz) * 1000)
         return Int64(bitPattern: guestNow &- ckvm_rdtsc())
     }

@@ -63,6 +63,9 @@ struct MigrationHello: Equatable {
         guard vcpus >= 1, slots >= 1, testMemory >= 4096, testMemory % 4096 == 0, testMemory <= 1 << 40 else {
             throw MigrationWireError("the source's VM (\(vcpus) vCPUs, \(slots) slots, \(testMemory) bytes) is not one kvmlab builds")
         }
+        guard hello.tscKHz >= 1, hello.tscKHz <= 10_000_000 else {
+            throw MigrationWireError("a guest TSC of \(hello.tscKHz) kHz from the source (1 kHz to 10 GHz)")
+        }
         guard hello.afterSeconds.isFinite, hello.afterSeconds >= 0, hello.afterSeconds <= 3600 else {
             throw MigrationWireError("--after \(hello.afterSeconds) from the source is outside 0-3600 s")
         }
