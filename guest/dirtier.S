@@ -8,6 +8,7 @@
 //
 // Registers: rdi mailbox, r8 region, r9 pages, r11 stamp base, r12 random state.
 #include "guest_abi.h"
+#include "xorshift.inc"
         .text
         .globl kvmlab_guest_dirtier_start, kvmlab_guest_dirtier_end
 kvmlab_guest_dirtier_start:
@@ -20,15 +21,7 @@ kvmlab_guest_dirtier_start:
         jne 2f
         mov MB_ITERATION(%rdi), %rcx    // generation
         mov %rcx, MB_DONE_ITERATION(%rdi)
-        mov %r12, %rdx                  // xorshift64
-        shl $13, %rdx
-        xor %rdx, %r12
-        mov %r12, %rdx
-        shr $7, %rdx
-        xor %rdx, %r12
-        mov %r12, %rdx
-        shl $17, %rdx
-        xor %rdx, %r12
+        XORSHIFT64 %r12, %rdx
         mov %r12, %rax                  // page = (random >> 32) * pages >> 32
         shr $32, %rax
         imul %r9, %rax

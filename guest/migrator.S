@@ -6,6 +6,7 @@
 // r15 work in the current slot, rbx next write's TSC, rbp next sequential
 // page, rsi the TSC read this loop.
 #include "guest_abi.h"
+#include "xorshift.inc"
         .text
         .globl kvmlab_guest_migrator_start, kvmlab_guest_migrator_end
 kvmlab_guest_migrator_start:
@@ -83,15 +84,7 @@ pick:   cmpq $0, MB_RANDOM(%rdi)
         jb 5f
         xor %ebp, %ebp
         jmp 5f
-4:      mov %r12, %rdx                  // xorshift64
-        shl $13, %rdx
-        xor %rdx, %r12
-        mov %r12, %rdx
-        shr $7, %rdx
-        xor %rdx, %r12
-        mov %r12, %rdx
-        shl $17, %rdx
-        xor %rdx, %r12
+4:      XORSHIFT64 %r12, %rdx
         mov %r12, %rax                  // page = (random >> 32) * pages >> 32
         shr $32, %rax
         imul %r9, %rax
@@ -100,15 +93,7 @@ pick:   cmpq $0, MB_RANDOM(%rdi)
         jmp count
 compute:
         mov $16, %ecx                   // a unit of work: 16 xorshift steps
-6:      mov %r12, %rdx
-        shl $13, %rdx
-        xor %rdx, %r12
-        mov %r12, %rdx
-        shr $7, %rdx
-        xor %rdx, %r12
-        mov %r12, %rdx
-        shl $17, %rdx
-        xor %rdx, %r12
+6:      XORSHIFT64 %r12, %rdx
         dec %ecx
         jnz 6b
 count:  inc %r15
