@@ -83,22 +83,22 @@ final class SlotChurner {
 
     let machine: Machine
     let operation: JitterOperation
-    let memory: GuestMemory
-    let slotID: UInt32
+    let slots: SpareSlots
     /// Outside the guest's identity map: the probe never touches it.
     let home: UInt64
-    private var slot: MemorySlot
+    /// Where the churned slot is now, and its flags.
+    private var address: UInt64
+    private var flags: MemorySlot.Flags = []
     private var toggled = false
     private(set) var failure: String?
 
     init(machine: Machine, operation: JitterOperation) throws {
         self.machine = machine
         self.operation = operation
-        memory = try GuestMemory(size: SlotChurner.slotSize, backing: .anonymous)
-        slotID = Machine.firstTestSlot + UInt32(machine.testSlots.count)
+        slots = try SpareSlots(machine: machine, bytes: SlotChurner.slotSize, firstSlot: Machine.firstTestSlot + UInt32(machine.testSlots.count))
         home = GuestLayout.roundUp(machine.layout.mappedEnd, GuestLayout.gigabyte) + GuestLayout.gigabyte
-        slot = MemorySlot(slot: slotID, guestPhysicalAddress: home, size: SlotChurner.slotSize, hostAddress: memory.base)
-        if operation != .toggleDirtyLog && operation != .manySlots { try machine.vm.setMemoryRegion(slot) }
+        address = home
+        if operation != .toggleDirtyLog && operation != .manySlots { try slots.set(piece: 0, of: 1, at: home) }
     }
 
     /// One round; an ioctl failure ends the churn and is reported.
@@ -113,25 +113,22 @@ final class SlotChurner {
         do {
             switch operation {
             case .deleteCreate:
-                try timed("delete") { try machine.vm.deleteMemoryRegion(slot: slotID) }
-                try timed("create") { try machine.vm.setMemoryRegion(slot) }
+                try timed("delete") { try slots.delete(piece: 0) }
+                try timed("create") { try slots.set(piece: 0, of: 1, at: address, flags: flags) }
             case .move:
-                slot.guestPhysicalAddress = slot.guestPhysicalAddress == home ? home + GuestLayout.gigabyte : home
-                try timed("move") { try machine.vm.setMemoryRegion(slot) }
+                address = address == home ? home + GuestLayout.gigabyte : home
+                try timed("move") { try slots.set(piece: 0, of: 1, at: address, flags: flags) }
             case .flags:
-                slot.flags = slot.flags.isEmpty ? .logDirtyPages : []
-                try timed("flags") { try machine.vm.setMemoryRegion(slot) }
+                flags = flags.isEmpty ? .logDirtyPages : []
+                try timed("flags") { try slots.set(piece: 0, of: 1, at: address, flags: flags) }
             case .toggleDirtyLog:
                 toggled.toggle()
                 try timed(toggled ? "dirty-log-on" : "dirty-log-off") { try machine.setTestSlotFlags(toggled ? .logDirtyPages : []) }
             case .manySlots:
-                let size = SlotChurner.slotSize / UInt64(JitterConfig.manySlotsBatch)
-                let batch = (0..<JitterConfig.manySlotsBatch).map {
-                    MemorySlot(slot: slotID + UInt32($0), guestPhysicalAddress: home + UInt64($0) * size, size: size,
-                               hostAddress: memory.base + Int(UInt64($0) * size))
-                }
-                for piece in batch { try timed("add") { try machine.vm.setMemoryRegion(piece) } }
-                for piece in batch { try timed("remove") { try machine.vm.deleteMemoryRegion(slot: piece.slot) } }
+                let pieces = JitterConfig.manySlotsBatch
+                let size = SlotChurner.slotSize / UInt64(pieces)
+                for piece in 0..<pieces { try timed("add") { try slots.set(piece: piece, of: pieces, at: home + UInt64(piece) * size) } }
+                for piece in 0..<pieces { try timed("remove") { try slots.delete(piece: piece) } }
             }
         } catch {
             failure = "\(operation.rawValue) failed: \(error)"

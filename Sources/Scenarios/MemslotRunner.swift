@@ -125,7 +125,7 @@ final class MemslotRunner {
             guard unmap(from: half, count: half, chunk: chunk) else { return false }
         case .moveActive, .moveInactive:
             guard let slot = machine.testSlots.last else { return false }
-            return move(slot, to: GuestLayout.testMemoryBase + area) && move(slot, to: slot.guestPhysicalAddress)
+            return move(to: GuestLayout.testMemoryBase + area) && move(to: slot.guestPhysicalAddress)
         case .rw:
             // Both sides write at once, then each checks the other's words.
             let writing = Stopwatch()
@@ -158,8 +158,8 @@ final class MemslotRunner {
             let word = stamp(0, part: 2)
             let away = GuestLayout.testMemoryBase + area
             guard driver.run(0, Pass(op: PASS_WRITE, gpa: slot.guestPhysicalAddress, pages: slotPages, stamp: word)) != nil,
-                  move(slot, to: away), let there = driver.run(0, Pass(op: PASS_VERIFY, gpa: away, pages: slotPages, stamp: word)),
-                  move(slot, to: slot.guestPhysicalAddress), let back = driver.run(0, Pass(op: PASS_VERIFY, gpa: slot.guestPhysicalAddress, pages: slotPages, stamp: word))
+                  move(to: away), let there = driver.run(0, Pass(op: PASS_VERIFY, gpa: away, pages: slotPages, stamp: word)),
+                  move(to: slot.guestPhysicalAddress), let back = driver.run(0, Pass(op: PASS_VERIFY, gpa: slot.guestPhysicalAddress, pages: slotPages, stamp: word))
             else { return false }
             verified += 2 * Int(slotPages)
             mismatches += Int(there + back)
@@ -177,12 +177,11 @@ final class MemslotRunner {
 
     // MARK: host operations
 
-    private func move(_ slot: MemorySlot, to address: UInt64) -> Bool {
-        var moved = slot
-        moved.guestPhysicalAddress = address
+    /// Registers the last test slot at `address` (its own address moves it back).
+    private func move(to address: UInt64) -> Bool {
         let clock = Stopwatch()
         do {
-            try machine.vm.setMemoryRegion(moved)
+            try machine.moveTestSlot(machine.testSlots.count - 1, to: address)
         } catch {
             hostError = error.description
             return false

@@ -8,10 +8,10 @@ public final class GuestMemory: @unchecked Sendable {
     // @unchecked: the mapping is fixed after init; `mapped` changes only on the thread that unmaps it.
     public let backing: Backing
     public let size: UInt64
-    /// Where the mapping starts. Valid for `size` bytes until unmap() or
-    /// release: a caller that hands it to KVM (a memslot) keeps the
-    /// GuestMemory alive at least as long as the slot.
-    public let base: UnsafeMutableRawPointer
+    /// Where the mapping starts, for VMM alone (memslots, windows): valid
+    /// for `size` bytes until unmap() or release, and whoever hands it to
+    /// KVM keeps this GuestMemory alive at least as long as the slot.
+    let base: UnsafeMutableRawPointer
     private let mappedSize: Int
     private let mappedBase: UnsafeMutableRawPointer
     private var mapped = true

@@ -193,6 +193,15 @@ public final class Machine: @unchecked Sendable {
 
     public func restoreTestSlot(_ index: Int) throws(KVMError) { try vm.setMemoryRegion(testSlots[index]) }
 
+    /// Registers test slot `index` at guest physical `gpa` (KVM moves it:
+    /// its mappings are zapped); its bookkeeping stays, so moving it to its
+    /// own address or restoreTestSlot puts it back.
+    public func moveTestSlot(_ index: Int, to gpa: UInt64) throws(KVMError) {
+        var moved = testSlots[index]
+        moved.guestPhysicalAddress = gpa
+        try vm.setMemoryRegion(moved)
+    }
+
     public func mailbox(_ vcpu: Int) -> Mailbox { Mailbox(base: system.base + Int(layout.mailbox(vcpu))) }
 
     /// A checked window on `bytes` of guest memory from guest physical
