@@ -29,7 +29,7 @@ public enum MigratePlot {
             svg.rect(left, frame.top + 34, right - left, frame.bottom - frame.top - 34, fill: fill)
             svg.text(left + 3, frame.top + 46, phase.name, size: 10, fill: "#555")
             if let round = result.rounds.first(where: { "round \($0.number)" == phase.name }) {
-                svg.text(left + 3, frame.top + 58, "\(Format.fixed(Double(round.bytesSent) / 1e6, 1)) MB, \(Format.fixed(Double(round.pagesDirtied) / max(round.harvestInterval, 1e-9), 0)) pages/s dirtied",
+                svg.text(left + 3, frame.top + 58, "\(Format.fixed(Double(round.bytesSent) / 1e6, 1)) MB, \(Format.fixed(round.dirtyRate, 0)) pages/s dirtied",
                          size: 9, fill: "#777")
             }
         }

@@ -22,7 +22,7 @@ public enum MigrateReport {
             let stats = round.phase.stats
             rounds.add([String(round.number)] + (autoConverge ? [Format.fixed(round.throttle * 100, 0)] : []) + [ String(round.pagesSent), Format.fixed(Double(round.bytesSent) / 1e6, 1), Format.fixed(round.seconds, 3),
                         Format.fixed(Double(round.bytesSent) / max(round.seconds, 1e-9) / 1e6, 0), String(round.pagesDirtied),
-                        Format.fixed(Double(round.pagesDirtied) / max(round.harvestInterval, 1e-9), 0),
+                        Format.fixed(round.dirtyRate, 0),
                         Format.fixed(round.harvestSeconds * 1e3, 2), Format.fixed(round.clearSeconds * 1e3, 2), Format.fixed(round.estimatedDowntime * 1e3, 1)]
                        + roundStats.map { key in (stats?.vm[key] ?? stats?.vcpus[key]).map(Format.signed) ?? "-" })
         }
@@ -75,11 +75,11 @@ public enum MigrateReport {
         var table = Table(title: "The guest's view (its own TSC; work = pages written by dirtying vCPUs, compute units by idle ones)", headers: headers)
         let phases = result.guestPhases
         let baseline = phases.first { $0.name == "baseline" }
+        let bases = kinds.map { dirtying in baseline.flatMap { result.throughput($0, dirtying: dirtying) } }
         for phase in phases {
             var row = [phase.name, Format.fixed(result.seconds(phase.end - phase.start) * 1e3, 1)]
-            for dirtying in kinds {
+            for (dirtying, base) in zip(kinds, bases) {
                 let rate = result.throughput(phase, dirtying: dirtying)
-                let base = baseline.flatMap { result.throughput($0, dirtying: dirtying) }
                 let stalls = result.stalls(phase, dirtying: dirtying).sorted()
                 row += [rate.map { Format.fixed($0, 0) } ?? "-", rate.flatMap { rate in base.map { Format.fixed(rate / max($0, 1e-9), 3) } } ?? "-",
                         String(stalls.count), stalls.isEmpty ? "-" : Format.micros(stalls[stalls.count / 2]), stalls.last.map(Format.micros) ?? "-"]

@@ -149,7 +149,7 @@ extension MigrateResult: ExperimentResult {
         metrics.append(Metric("downtime_floor_seconds", "The switchover's bytes at the measured bandwidth plus saving and loading vCPU state", unit: .seconds,
                               better: .lower, value: downtimeFloor))
         metrics.append(Metric("final_dirty_pages", "Pages sent with the vCPUs stopped", unit: .pages, better: .lower, value: Double(finalPages)))
-        let dirtyRates = rounds.map { Double($0.pagesDirtied) / max($0.harvestInterval, 1e-9) }
+        let dirtyRates = rounds.map(\.dirtyRate)
         if !dirtyRates.isEmpty {
             metrics.append(Metric("dirty_rate_pages_per_second", "Pages found dirty per second of a round (value: median over rounds)",
                                   unit: .pagesPerSecond, better: .neither, distribution: Distribution(samples: dirtyRates, bucketBase: 1)))

@@ -1,4 +1,3 @@
-import CKVM
 import Glibc
 import Guests
 import KVM
@@ -90,7 +89,7 @@ enum MigrationDestination {
         report.msrsRefused = refused.sorted()
         // The planted fault tsc-not-carried starts the guest's TSC from 0,
         // as a freshly created vCPU's.
-        let offset = InjectedFault.on(.tscNotCarried) ? -Int64(bitPattern: ckvm_rdtsc()) : continuedTSCOffset(state, hello: hello)
+        let offset = InjectedFault.on(.tscNotCarried) ? -Int64(bitPattern: HostTSC.now()) : continuedTSCOffset(state, hello: hello)
         for vcpu in machine.vcpus { report.tscMethod = try vcpu.setTSCOffset(offset) }
         report.loadSeconds = load.seconds
         var local: MemoryDigest?
@@ -117,11 +116,7 @@ enum MigrationDestination {
         } catch {
             report.problem = "\(error)"
         }
-        let end = Stopwatch.now() + UInt64(hello.afterSeconds * 1e9)
-        while Stopwatch.now() < end && runner.endedCount == 0 && !Interrupts.shared.requested {
-            collectors.forEach { $0.collect() }
-            Stopwatch.sleep(until: min(end, Stopwatch.now() + 50_000_000))
-        }
+        MigratorGuest.run(runner, collecting: collectors, for: hello.afterSeconds)
         report.endTSC = MigratorGuest.guestTSC(offset: offset)
         report.vcpus = MigratorGuest.verify(machine, runner, pagesPerVCPU: hello.testMemory / GuestLayout.pageSize)
         collectors.forEach { $0.collect(final: true) }
@@ -138,7 +133,7 @@ enum MigrationDestination {
         // At most a day: a stream older than that (or a hostile stop time) must not overflow the TSC.
         let elapsed = min(86_400, max(0, HostClock.unixTime() - Double(state.stopUnixNanos) / 1e9))
         let guestNow = state.stopGuestTSC &+ UInt64(elapsed * Double(hello.tscKHz) * 1000)
-        return Int64(bitPattern: guestNow &- ckvm_rdtsc())
+        return Int64(bitPattern: guestNow &- HostTSC.now())
     }
 
     /// The source's memory at the stop against this side's before resuming.

@@ -1,4 +1,3 @@
-import CKVM
 import Guests
 import KVM
 import VMM
@@ -17,6 +16,8 @@ public struct MigrationRound: Sendable, Equatable {
     public let harvestInterval: Double
     public let harvestSeconds: Double
     public let clearSeconds: Double
+    /// Pages per second the round's harvest found dirty.
+    public var dirtyRate: Double { Double(pagesDirtied) / max(harvestInterval, 1e-9) }
     /// The dirty pages' bytes at the bandwidth measured so far.
     public let estimatedDowntime: Double
     /// KVM's stats and tracepoints over the round (sending and harvesting).
@@ -106,7 +107,7 @@ final class MigrationSource {
             return finish(problem: "the workload did not start (stopped, or a vCPU ended: \(runner.wait(timeout: 5).compactMap(\.problem).first ?? "interrupted"))", channel: channel)
         }
         mark("baseline")
-        idle(config.baselineSeconds)
+        MigratorGuest.run(runner, collecting: collectors, for: config.baselineSeconds)
         do {
             let converged = try precopy(channel, timer: timer)
             if !converged && config.abortIfNotConverged {
@@ -137,15 +138,6 @@ final class MigrationSource {
     }
 
     private func mark(_ name: String) { record.marks.append(PhaseMark(name: name, tsc: MigratorGuest.guestTSC(offset: tscOffset))) }
-
-    /// Lets the workload run for `seconds`, reading the timelines as it goes.
-    private func idle(_ seconds: Double) {
-        let end = Stopwatch.now() + UInt64(max(0, seconds) * 1e9)
-        while Stopwatch.now() < end && !Interrupts.shared.requested && runner.endedCount == 0 {
-            collectors.forEach { $0.collect() }
-            Stopwatch.sleep(until: min(end, Stopwatch.now() + 50_000_000))
-        }
-    }
 
     /// Rounds until the estimated downtime fits or --max-rounds; true if it converged.
     private func precopy(_ channel: MigrationChannel, timer: PhaseTimer) throws -> Bool {
@@ -337,7 +329,7 @@ final class MigrationSource {
         channel.socket.shutdown()
         _ = try? machine.setTestSlotFlags([])
         mark("after (source)")
-        idle(config.afterSeconds)
+        MigratorGuest.run(runner, collecting: collectors, for: config.afterSeconds)
         return finish(problem: problem, channel: channel)
     }
 

@@ -1,4 +1,3 @@
-import CKVM
 import Guests
 import KVM
 import VMM
@@ -40,6 +39,16 @@ enum MigratorGuest {
         return true
     }
 
+    /// Lets the workload run for `seconds`, reading the timelines every 50 ms
+    /// (well within their rings), until a vCPU ends or Ctrl-C.
+    static func run(_ runner: VCPURunner, collecting collectors: [TimelineCollector], for seconds: Double) {
+        let end = Stopwatch.now() + UInt64(max(0, seconds) * 1e9)
+        while Stopwatch.now() < end && runner.endedCount == 0 && !Interrupts.shared.requested {
+            collectors.forEach { $0.collect() }
+            Stopwatch.sleep(until: min(end, Stopwatch.now() + 50_000_000))
+        }
+    }
+
     /// Asks every vCPU to verify its pages and stop; waits for them.
     static func verify(_ machine: Machine, _ runner: VCPURunner, pagesPerVCPU: UInt64) -> [DestinationReport.VCPUVerdict] {
         for index in machine.vcpus.indices { machine.mailbox(index)[MB_COMMAND] = 1 }
@@ -58,7 +67,7 @@ enum MigratorGuest {
     }
 
     /// guest TSC now, from the host's TSC and the guest's offset.
-    static func guestTSC(offset: Int64) -> UInt64 { ckvm_rdtsc() &+ UInt64(bitPattern: offset) }
+    static func guestTSC(offset: Int64) -> UInt64 { HostTSC.now() &+ UInt64(bitPattern: offset) }
 
     /// The guest's TSC offset: KVM's own attribute, else measured.
     static func tscOffset(_ vcpu: VCPU) throws(KVMError) -> Int64 {
