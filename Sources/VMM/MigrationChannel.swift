@@ -91,19 +91,14 @@ public final class MigrationChannel: @unchecked Sendable {
     /// The next frame's header; nil when the peer closed between frames.
     public func receiveHeader(maxSystemBytes: Int) throws -> MigrationWire.Header? {
         var bytes = [UInt8](repeating: 0, count: MigrationWire.headerBytes)
-        let socket = socket
-        let got = try bytes.withUnsafeMutableBytes { raw throws in try socket.receive(into: raw.baseAddress!, count: raw.count) }
-        guard got else { return nil }
+        guard try socket.receive(into: &bytes) else { return nil }
         return try MigrationWire.parseHeader(bytes, maxSystemBytes: maxSystemBytes)
     }
 
     /// The payload of a (non-PAGES) frame whose header was just read.
     public func receivePayload(_ header: MigrationWire.Header) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: Int(header.length))
-        guard !bytes.isEmpty else { return bytes }
-        let socket = socket
-        let got = try bytes.withUnsafeMutableBytes { raw throws in try socket.receive(into: raw.baseAddress!, count: raw.count) }
-        guard got else { throw HostError("the migration stream ended in the middle of a \(header.kind) frame") }
+        guard try socket.receive(into: &bytes) else { throw HostError("the migration stream ended in the middle of a \(header.kind) frame") }
         return bytes
     }
 
@@ -114,9 +109,7 @@ public final class MigrationChannel: @unchecked Sendable {
         let count = Int(header.count)
         let limit = UInt64(memory.bytes / MigrationWire.pageBytes)
         var numbers = [UInt64](repeating: 0, count: count)
-        let socket = socket
-        let got = try numbers.withUnsafeMutableBytes { raw throws in try socket.receive(into: raw.baseAddress!, count: raw.count) }
-        guard got else { throw HostError("the migration stream ended in the middle of a PAGES frame") }
+        guard try socket.receive(into: &numbers) else { throw HostError("the migration stream ended in the middle of a PAGES frame") }
         for index in numbers.indices {
             numbers[index] = UInt64(littleEndian: numbers[index])
             guard numbers[index] < limit else {

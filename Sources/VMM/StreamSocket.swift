@@ -151,6 +151,17 @@ public final class StreamSocket: @unchecked Sendable {
         return true
     }
 
+    /// Fills `values` whole from the stream; false when the peer closed
+    /// before the first byte, an error when it closed in the middle.
+    public func receive<T: BitwiseCopyable>(into values: inout [T]) throws(HostError) -> Bool {
+        var failure: HostError?
+        let got = values.withUnsafeMutableBytes { raw -> Bool in
+            do throws(HostError) { return raw.isEmpty ? true : try receive(into: raw.baseAddress!, count: raw.count) } catch { failure = error; return false }
+        }
+        if let failure { throw failure }
+        return got
+    }
+
     /// Writes every byte the buffers describe (sendmsg, resumed after a
     /// partial write): a frame's header and its pages without copying them.
     public func send(_ buffers: [iovec]) throws(HostError) {
