@@ -3,7 +3,9 @@ import VMM
 
 /// `kvmlab dirty-log` as text: dirty_log_perf_test's phase lines, with the
 /// KVM stats each phase moved, the checks and the splitting analysis.
-public enum DirtyLogReport {
+public enum DirtyLogReport: ExperimentReport {
+    public static func svg(_ result: DirtyLogResult, host: HostFingerprint) -> String { DirtyLogPlot.svg(result, host: host) }
+
     static let vmColumns = [("pages_4k", "4k"), ("pages_2m", "2m"), ("remote_tlb_flush", "tlb_flush"), ("mmu_shadow_zapped", "zapped")]
     static let vcpuColumns = [("pf_fixed", "pf_fixed"), ("pf_taken", "pf_taken"), ("pf_emulate", "pf_emulate")]
 

@@ -45,3 +45,9 @@ public struct ExitLatencySummary: Encodable, Sendable {
         return out
     }
 }
+
+/// `kvmlab exit-latency`: the summary is both the table and the JSON detail.
+public enum ExitLatencyReport: ExperimentReport {
+    public static func detail(_ result: ExitLatencyResult) -> ExitLatencySummary { ExitLatencySummary(result) }
+    public static func text(_ result: ExitLatencyResult) -> String { ExitLatencySummary(result).text + ExperimentFooter.text(result.experiment) }
+}

@@ -31,13 +31,6 @@ public struct JSONDocument<Detail: Encodable>: Encodable {
     }
 }
 
-extension JSONDocument where Detail: ExperimentResult {
-    /// An experiment's document: the model comes from the result itself.
-    public init(command: String, result: Detail) {
-        self.init(command: command, experiment: result.experiment, detail: result)
-    }
-}
-
 /// A document read back (compare reads saved runs).
 public struct SavedDocument: Decodable, Sendable {
     public let schema: String

@@ -2,7 +2,10 @@ import Scenarios
 import VMM
 
 /// `kvmlab jitter` as text, CSV and SVG.
-public enum JitterReport {
+public enum JitterReport: ExperimentReport {
+    public static func detail(_ result: JitterResult) -> JitterSummary { JitterSummary(result) }
+    public static func svg(_ result: JitterResult, host: HostFingerprint) -> String { JitterPlot.svg(result, host: host) }
+
     public static func text(_ result: JitterResult) -> String {
         let summary = JitterSummary(result)
         var out = keyValues(nil, [

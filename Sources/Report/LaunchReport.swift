@@ -2,7 +2,7 @@ import Scenarios
 import VMM
 
 /// `kvmlab run` as text.
-public enum LaunchReport {
+public enum LaunchReport: ExperimentReport {
     public static func text(_ result: LaunchResult) -> String {
         var out = keyValues(nil, [
             ("guest", result.guest),

@@ -58,7 +58,9 @@ public struct MemslotSummary: Encodable, Sendable {
 }
 
 /// `kvmlab memslot` as text.
-public enum MemslotReport {
+public enum MemslotReport: ExperimentReport {
+    public static func detail(_ result: MemslotResult) -> MemslotSummary { MemslotSummary(result) }
+
     public static func text(_ result: MemslotResult) -> String {
         let summary = MemslotSummary(result)
         var out = keyValues(nil, [

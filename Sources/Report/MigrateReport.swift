@@ -2,7 +2,10 @@ import Scenarios
 import VMM
 
 /// `kvmlab migrate`'s table and JSON detail.
-public enum MigrateReport {
+public enum MigrateReport: ExperimentReport {
+    public static func detail(_ result: MigrateResult) -> MigrateDetail { MigrateDetail(result) }
+    public static func svg(_ result: MigrateResult, host: HostFingerprint) -> String { MigratePlot.svg(result, host: host) }
+
     /// The KVM stats a round moves when the guest's writes fault on
     /// write-protected pages and huge mappings are split.
     static let roundStats = ["pf_fixed", "pf_taken", "pages_4k", "pages_2m", "remote_tlb_flush", "mmu_shadow_zapped"]

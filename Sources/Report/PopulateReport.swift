@@ -46,7 +46,10 @@ public struct PopulateSummary: Encodable, Sendable {
     }
 }
 
-public enum PopulateReport {
+public enum PopulateReport: ExperimentReport {
+    public static func detail(_ result: PopulateResult) -> PopulateSummary { PopulateSummary(result) }
+    public static func svg(_ result: PopulateResult, host: HostFingerprint) -> String { PopulatePlot.svg(result, host: host) }
+
     public static func text(_ result: PopulateResult) -> String {
         let summary = PopulateSummary(result)
         var out = keyValues(nil, [

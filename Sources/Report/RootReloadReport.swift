@@ -50,7 +50,9 @@ public struct RootReloadSummary: Encodable, Sendable {
     }
 }
 
-public enum RootReloadReport {
+public enum RootReloadReport: ExperimentReport {
+    public static func detail(_ result: RootReloadResult) -> RootReloadSummary { RootReloadSummary(result) }
+
     static let keys = ["exits", "insn_emulation", "tlb_flush", "mmu_cache_miss", "mmu_shadow_zapped", "mmu_pte_write", "mmu_flooded",
                        "remote_tlb_flush", "pf_fixed", "pf_taken", "pf_emulate", "pages_4k", "halt_exits"]
 

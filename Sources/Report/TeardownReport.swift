@@ -66,7 +66,9 @@ public struct TeardownSummary: Encodable, Sendable {
     }
 }
 
-public enum TeardownReport {
+public enum TeardownReport: ExperimentReport {
+    public static func detail(_ result: TeardownResult) -> TeardownSummary { TeardownSummary(result) }
+
     /// The model's picture, with the TCP flows over time in front where
     /// there were any (the step boundary marked in the teardown window).
     public static func svg(_ result: TeardownResult, host: HostFingerprint) -> String {

@@ -104,9 +104,13 @@ public struct DirtyLogResult: Sendable, Codable {
     public var totalDirtySeconds: Double { iterations.reduce(0) { $0 + $1.dirtyMemorySeconds } }
 }
 
-public enum DirtyLogScenario {
+public enum DirtyLogScenario: Scenario {
+    public static let kind = ExperimentKind.dirtyLog
+
+    public static func validate(_ config: DirtyLogConfig) throws { try validate(config, device: KVMDevice()) }
+
     /// Checks a request before any memory is mapped.
-    public static func validate(_ config: DirtyLogConfig, device: KVMDevice) throws {
+    static func validate(_ config: DirtyLogConfig, device: KVMDevice) throws {
         let limit = DirtyLogConfig.vcpuLimit.lowerBound...min(DirtyLogConfig.vcpuLimit.upperBound, device.maxVCPUs)
         guard limit.contains(config.vcpus) else { throw ConfigError("\(ConfigError.vcpus(config.vcpus, limit)) (KVM_CAP_MAX_VCPUS)") }
         guard config.bytesPerVCPU >= 4096, config.bytesPerVCPU % 4096 == 0 else {

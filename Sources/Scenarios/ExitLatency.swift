@@ -51,14 +51,20 @@ extension ExitLatencyResult: ExperimentResult {
     }
 }
 
-public enum ExitLatencyScenario {
-    public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {
+public enum ExitLatencyScenario: Scenario {
+    public static let kind = ExperimentKind.exitLatency
+
+    public static func validate(_ config: ExitLatencyConfig) throws {
         try PinPlan.checkCPUs(config.pin)
         guard config.exits >= 2, config.exits <= 50_000_000 else { throw ConfigError("--exits must be between 2 and 50000000") }
         guard ExitLatencyConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, ExitLatencyConfig.vcpuLimit) }
         // The round-trip buffers: 8 bytes per exit per vCPU, twice (stamps, then trips).
         let (bytes, overflow) = UInt64(config.exits).multipliedReportingOverflow(by: UInt64(config.vcpus) * 16)
         try Resources.requireRAM(overflow ? .max : bytes, for: "round-trip buffers for \(config.vcpus) vCPUs × \(config.exits) exits", fix: "lower -v or -n")
+    }
+
+    public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {
+        try validate(config)
         let setup = Stopwatch()
         let machine = try Machine(MachineConfig(vcpus: config.vcpus, cpl: config.cpl))
         try machine.load(GuestImage.builtin("ping")!)

@@ -130,7 +130,9 @@ public struct JitterResult: Sendable {
     public let victimNote: String?
 }
 
-public enum JitterScenario {
+public enum JitterScenario: Scenario {
+    public static let kind = ExperimentKind.jitter
+
     public static func validate(_ config: JitterConfig) throws {
         guard JitterConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, JitterConfig.vcpuLimit) }
         guard config.workingSet >= 4096, config.workingSet % 4096 == 0, config.workingSet <= 1 << 30 else {

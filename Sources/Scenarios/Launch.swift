@@ -20,6 +20,8 @@ public struct LaunchConfig: Sendable {
     public var pin: [Int] = []
     /// In-kernel interrupt controller: HLT blocks in KVM (halt_* stats move).
     public var inKernelIRQChip = false
+    /// Where the guest's serial lines go (nil: standard output).
+    public var console: SerialConsole.Sink?
 
     public init() {}
 }
@@ -56,14 +58,21 @@ public struct LaunchResult: Sendable, Codable {
     public let firstProblem: String?
 }
 
-public enum LaunchScenario {
-    public static func run(_ config: LaunchConfig, console: SerialConsole.Sink? = nil) throws -> LaunchResult {
+public enum LaunchScenario: Scenario {
+    public static let kind = ExperimentKind.run
+
+    public static func validate(_ config: LaunchConfig) throws {
         try PinPlan.checkCPUs(config.pin)
+        _ = try image(config)
+    }
+
+    public static func run(_ config: LaunchConfig) throws -> LaunchResult {
+        try validate(config)
         let image = try self.image(config)
         var machineConfig = MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing, cpl: config.cpl)
         machineConfig.inKernelIRQChip = config.inKernelIRQChip
         let machine = try Machine(machineConfig)
-        let lines = LineCounter(sink: console ?? SerialConsole.standardOutput)
+        let lines = LineCounter(sink: config.console ?? SerialConsole.standardOutput)
         let serial = SerialConsole(sink: lines.sink)
         let timer = PhaseTimer(machine: machine)
         var passes: [LaunchResult.Pass] = []

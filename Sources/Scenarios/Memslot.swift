@@ -95,12 +95,18 @@ public struct MemslotResult: Sendable {
     public let problems: [String]
 }
 
-public enum MemslotScenario {
+public enum MemslotScenario: Scenario {
+    public static let kind = ExperimentKind.memslot
     /// memslot_perf_test's move window: 50 pages.
     static let movePages: UInt64 = 50
     static let unmapChunkPages: UInt64 = 512
 
-    public static func validate(_ config: MemslotConfig, maxSlots: Int) throws {
+    public static func validate(_ config: MemslotConfig) throws { try validate(config, maxSlots: maxSlots(KVMDevice())) }
+
+    /// Test memslots this host allows: KVM_CAP_NR_MEMSLOTS less the system slot.
+    static func maxSlots(_ device: KVMDevice) -> Int { max(1, Int(device.check(.nrMemslots)) - 1) }
+
+    static func validate(_ config: MemslotConfig, maxSlots: Int) throws {
         if let slots = config.slots {
             guard slots >= 1 else { throw ConfigError("-s must be at least 1") }
             guard slots <= maxSlots else {
@@ -130,7 +136,7 @@ public enum MemslotScenario {
 
     public static func run(_ config: MemslotConfig) throws -> MemslotResult {
         let device = try KVMDevice()
-        let maxSlots = max(1, Int(device.check(.nrMemslots)) - 1)
+        let maxSlots = maxSlots(device)
         try validate(config, maxSlots: maxSlots)
         if config.noZapAll { try Quirks.requireDisable(.slotZapAll, device: device) }
         var runs: [MemslotRun] = []

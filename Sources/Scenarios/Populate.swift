@@ -79,7 +79,9 @@ public struct PopulateResult: Sendable {
     public let problems: [String]
 }
 
-public enum PopulateScenario {
+public enum PopulateScenario: Scenario {
+    public static let kind = ExperimentKind.populate
+
     public static func validate(_ config: PopulateConfig) throws {
         guard PopulateConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, PopulateConfig.vcpuLimit) }
         guard config.bytesPerVCPU >= config.backing.pageSize, config.bytesPerVCPU % config.backing.pageSize == 0 else {

@@ -42,7 +42,9 @@ public struct RootReloadResult: Sendable {
 /// flips CR0.WP in a loop (each flip makes KVM reset the vCPU's MMU context,
 /// which on some kernels meant a root reload); the other vCPUs dirty their
 /// working sets at CPL3 throughout, so the cost to them shows too.
-public enum RootReloadScenario {
+public enum RootReloadScenario: Scenario {
+    public static let kind = ExperimentKind.rootReload
+
     static let toggler = 0
 
     public static func validate(_ config: RootReloadConfig) throws {

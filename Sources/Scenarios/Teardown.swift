@@ -79,7 +79,9 @@ public struct TeardownResult: Sendable {
     public let problems: [String]
 }
 
-public enum TeardownScenario {
+public enum TeardownScenario: Scenario {
+    public static let kind = ExperimentKind.teardown
+
     public static func validate(_ config: TeardownConfig) throws {
         guard TeardownConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, TeardownConfig.vcpuLimit) }
         let unit = config.backing.pageSize * UInt64(config.vcpus)

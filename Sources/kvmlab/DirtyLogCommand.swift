@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct DirtyLogCommand: ExperimentCommand {
-    static let kind = ExperimentKind.dirtyLog
+    typealias Scenario = DirtyLogScenario
+    typealias Report = DirtyLogReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -42,7 +43,7 @@ struct DirtyLogCommand: ExperimentCommand {
     @Option(name: .customLong("wait"), help: "How threads wait between passes: sleep, or spin as dirty_log_perf_test's do (vCPUs for the next pass, the host for the vCPUs: their CPUs never idle).") var waiting: IterationGate.Waiting = .sleep
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func config() -> DirtyLogConfig {
         var config = DirtyLogConfig()
         config.vcpus = vcpus
         config.bytesPerVCPU = bytes.bytes
@@ -61,8 +62,7 @@ struct DirtyLogCommand: ExperimentCommand {
         config.cpl = cpl
         config.keepRunning = keepRunning
         config.waiting = waiting
-        let result = try DirtyLogScenario.run(config)
-        try Output.experiment(Self.kind, result, options: output, picture: { DirtyLogPlot.svg(result, host: $0) }) { DirtyLogReport.text(result) }
+        return config
     }
 }
 

@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct ExitLatencyCommand: ExperimentCommand {
-    static let kind = ExperimentKind.exitLatency
+    typealias Scenario = ExitLatencyScenario
+    typealias Report = ExitLatencyReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -21,14 +22,12 @@ struct ExitLatencyCommand: ExperimentCommand {
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin.") var pin: CPUListArgument?
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func config() -> ExitLatencyConfig {
         var config = ExitLatencyConfig()
         config.vcpus = vcpus
         config.exits = exits
         config.cpl = cpl
         config.pin = pin?.cpus ?? []
-        let result = try ExitLatencyScenario.run(config)
-        let summary = ExitLatencySummary(result)
-        try Output.experiment(Self.kind, result, detail: summary, options: output) { summary.text + ExperimentFooter.text(result.experiment) }
+        return config
     }
 }

@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct JitterCommand: ExperimentCommand {
-    static let kind = ExperimentKind.jitter
+    typealias Scenario = JitterScenario
+    typealias Report = JitterReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -42,7 +43,11 @@ struct JitterCommand: ExperimentCommand {
     @Option(parsing: .unconditional, help: "With a TCP victim: a second flow on this CPU, as a control.", transform: Bounded.int("--control-cpu", 0...4095)) var controlCpu: Int?
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func validate() throws {
+        if let events, !HostFiles.canCreate(events) { throw ValidationError("cannot write \(events): its directory is missing or not writable") }
+    }
+
+    func config() -> JitterConfig {
         var config = JitterConfig()
         config.vcpus = vcpus
         config.workingSet = workingSet.bytes
@@ -58,13 +63,14 @@ struct JitterCommand: ExperimentCommand {
         config.hostProbeCPU = hostProbe
         config.victim = victim
         config.controlCPU = controlCpu
-        if let events, !HostFiles.canCreate(events) {
-            throw ConfigError("cannot write \(events): its directory is missing or not writable")
-        }
-        let result = try JitterScenario.run(config)
+        return config
+    }
+
+    /// The shared run, with the stalls' CSV written beside it.
+    func run() throws {
+        let result = try measure()
         if let events { try Output.file(events, quiet: output.quiet) { JitterReport.csv(result) } }
-        try Output.experiment(Self.kind, result, detail: JitterSummary(result), options: output,
-                              picture: { JitterPlot.svg(result, host: $0) }) { JitterReport.text(result) }
+        try Output.experiment(result, report: Report.self, options: output)
     }
 }
 

@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct MemslotCommand: ExperimentCommand {
-    static let kind = ExperimentKind.memslot
+    typealias Scenario = MemslotScenario
+    typealias Report = MemslotReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -34,7 +35,7 @@ struct MemslotCommand: ExperimentCommand {
 
     static let defaultSlots = 4096
 
-    func run() throws {
+    func config() -> MemslotConfig {
         var config = MemslotConfig()
         config.slots = slots
         config.memory = memory.bytes
@@ -42,8 +43,7 @@ struct MemslotCommand: ExperimentCommand {
         config.runs = runs
         if !test.isEmpty { config.tests = test }
         config.noZapAll = noZapAll
-        let result = try MemslotScenario.run(config)
-        try Output.experiment(Self.kind, result, detail: MemslotSummary(result), options: output) { MemslotReport.text(result) }
+        return config
     }
 }
 

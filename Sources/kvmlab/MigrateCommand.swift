@@ -5,7 +5,8 @@ import Scenarios
 import VMM
 
 struct MigrateCommand: ExperimentCommand {
-    static let kind = ExperimentKind.migrate
+    typealias Scenario = MigrateScenario
+    typealias Report = MigrateReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -84,8 +85,19 @@ struct MigrateCommand: ExperimentCommand {
         if dirtyLimit != nil && dirtyTrack != .ring { throw ValidationError("--dirty-limit measures each vCPU from its dirty ring: add --dirty-track ring") }
     }
 
+    /// The source, or with --listen the destination.
     func run() throws {
         if listen != nil || listenFd != nil { return try serve() }
+        try Output.experiment(try measure(), report: Report.self, options: output)
+    }
+
+    /// The source: migrates to --to, or to a child destination.
+    func measure() throws -> MigrateResult {
+        let config = try config()
+        return try config.destination == nil ? migrateToChild(config) : MigrateScenario.run(config)
+    }
+
+    func config() throws -> MigrateConfig {
         var config = MigrateConfig()
         config.vcpus = vcpus
         config.idleVCPUs = idleVcpus
@@ -109,16 +121,13 @@ struct MigrateCommand: ExperimentCommand {
         config.pin = pin?.cpus ?? []
         if autoConverge { config.throttle = .autoConverge(initial: throttleInitial / 100, step: throttleStep / 100) }
         if let dirtyLimit { config.throttle = .dirtyLimit(pagesPerSecond: dirtyLimit) }
-        let result = try to.map { text in
-            let address = try SocketAddress(parsing: text, flag: "--to")
-            return try MigrateScenario.migrate(config) { try StreamSocket.connect(to: address) }
-        } ?? migrateToChild(config)
-        try Output.experiment(Self.kind, result, detail: MigrateDetail(result), options: output,
-                              picture: { MigratePlot.svg(result, host: $0) }) { MigrateReport.text(result) }
+        config.destination = try to.map { try SocketAddress(parsing: $0, flag: "--to") }
+        return config
     }
 
     /// A destination kvmlab on this host: it inherits the listening socket.
     private func migrateToChild(_ config: MigrateConfig) throws -> MigrateResult {
+        var config = config
         let (listener, port) = try StreamSocket.listen(on: SocketAddress(host: "127.0.0.1", port: 0))
         var arguments = ["migrate", "--listen-fd", "3", "--quiet", "--no-trace"]
         if let destBacking { arguments += ["-s", destBacking.rawValue] }
@@ -132,7 +141,8 @@ struct MigrateCommand: ExperimentCommand {
         }
         close(listener)
         do {
-            let result = try MigrateScenario.migrate(config) { try StreamSocket.connect(to: SocketAddress(host: "127.0.0.1", port: port)) }
+            config.destination = SocketAddress(host: "127.0.0.1", port: port)
+            let result = try MigrateScenario.run(config)
             _ = HostProcess.reap(child, timeout: 30)
             return result
         } catch {

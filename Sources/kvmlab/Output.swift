@@ -41,13 +41,18 @@ extension TraceCounters.Scope: ExpressibleByArgument {}
 /// Prints an experiment's result the one way every command does, and turns
 /// its status into the exit status.
 enum Output {
-    static func experiment<R: ExperimentResult, D: Encodable>(_ kind: ExperimentKind, _ result: R, detail: D, options: OutputOptions,
-                                                            picture: ((HostFingerprint) -> String)? = nil, text: () -> String) throws {
+    static func experiment<R: ExperimentReport>(_ result: R.Result, report: R.Type, options: OutputOptions) throws {
+        try show(result, report: report, options: options)
+        try Exit.check(result.experiment.status)
+    }
+
+    /// The metrics and the picture, then the table or the JSON document.
+    static func show<R: ExperimentReport>(_ result: R.Result, report: R.Type, options: OutputOptions) throws {
         let experiment = result.experiment
         let host = HostFingerprint.current()
-        try publish(experiment, host: host, options: options, picture: picture)
-        Exit.output(options.json ? try JSONDocument(command: kind.rawValue, host: host, experiment: experiment, detail: detail).render() : text())
-        try Exit.check(experiment.status)
+        try publish(experiment, host: host, options: options) { R.svg(result, host: $0) }
+        Exit.output(options.json ? try JSONDocument(command: experiment.experiment, host: host, experiment: experiment, detail: R.detail(result)).render()
+                                 : R.text(result))
     }
 
     /// The metrics file, written before anything else: a run that failed or
@@ -70,11 +75,5 @@ enum Output {
         let text = render()
         try HostFiles.writeAtomically(path, text)
         if !quiet { Exit.error("kvmlab: wrote \(path) (\(text.utf8.count) bytes in \(Format.fixed(clock.seconds, 3)) s)") }
-    }
-
-    /// Results that are their own JSON detail.
-    static func experiment<R: ExperimentResult & Encodable>(_ kind: ExperimentKind, _ result: R, options: OutputOptions,
-                                                            picture: ((HostFingerprint) -> String)? = nil, text: () -> String) throws {
-        try experiment(kind, result, detail: result, options: options, picture: picture, text: text)
     }
 }

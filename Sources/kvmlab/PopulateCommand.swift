@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct PopulateCommand: ExperimentCommand {
-    static let kind = ExperimentKind.populate
+    typealias Scenario = PopulateScenario
+    typealias Report = PopulateReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -28,15 +29,13 @@ struct PopulateCommand: ExperimentCommand {
     @Option(help: "A mode to run (repeatable): \(PopulateMode.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.") var mode: [PopulateMode] = []
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func config() -> PopulateConfig {
         var config = PopulateConfig()
         config.vcpus = vcpus
         config.bytesPerVCPU = bytes.bytes
         config.backing = backing
         if !mode.isEmpty { config.modes = mode }
-        let result = try PopulateScenario.run(config)
-        try Output.experiment(Self.kind, result, detail: PopulateSummary(result), options: output,
-                              picture: { PopulatePlot.svg(result, host: $0) }) { PopulateReport.text(result) }
+        return config
     }
 }
 

@@ -1,10 +1,26 @@
 import ArgumentParser
+import Report
 import Scenarios
 import VMM
 
-/// An experiment's command: its name and abstract come from its kind.
+/// An experiment's command: flags that build its scenario's configuration,
+/// shown through its report. Its name and abstract come from the
+/// scenario's kind; running, printing and the exit status are shared.
 protocol ExperimentCommand: ParsableCommand {
-    static var kind: ExperimentKind { get }
+    associatedtype Scenario: Scenarios.Scenario
+    associatedtype Report: ExperimentReport where Report.Result == Scenario.Result
+    var output: OutputOptions { get }
+    /// The configuration the flags describe.
+    func config() throws -> Scenario.Config
+}
+
+extension ExperimentCommand {
+    static var kind: ExperimentKind { Scenario.kind }
+
+    /// Runs the scenario the flags describe.
+    func measure() throws -> Scenario.Result { try Scenario.run(config()) }
+
+    func run() throws { try Output.experiment(try measure(), report: Report.self, options: output) }
 }
 
 /// The one list that links each experiment to its command. The subcommand

@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct RootReloadCommand: ExperimentCommand {
-    static let kind = ExperimentKind.rootReload
+    typealias Scenario = RootReloadScenario
+    typealias Report = RootReloadReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -29,13 +30,12 @@ struct RootReloadCommand: ExperimentCommand {
     @Option(name: .customShort("c"), help: "Pin vCPUs (the toggler first) to these CPUs, then optionally the main thread.") var pin: CPUListArgument?
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func config() -> RootReloadConfig {
         var config = RootReloadConfig()
         config.dirtiers = dirtiers
         config.workingSet = workingSet.bytes
         config.duration = duration
         config.pin = pin?.cpus ?? []
-        let result = try RootReloadScenario.run(config)
-        try Output.experiment(Self.kind, result, detail: RootReloadSummary(result), options: output) { RootReloadReport.text(result) }
+        return config
     }
 }

@@ -5,7 +5,8 @@ import Scenarios
 import VMM
 
 struct RunCommand: ExperimentCommand {
-    static let kind = ExperimentKind.run
+    typealias Scenario = LaunchScenario
+    typealias Report = LaunchReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -45,7 +46,7 @@ struct RunCommand: ExperimentCommand {
         }
     }
 
-    func run() throws {
+    func config() -> LaunchConfig {
         var config = LaunchConfig()
         config.vcpus = vcpus
         config.memory = memory.bytes
@@ -60,10 +61,14 @@ struct RunCommand: ExperimentCommand {
         config.pin = pin?.cpus ?? []
         config.inKernelIRQChip = irqchip
         // In JSON mode the guest's serial output goes to stderr so stdout stays one document.
-        let toStderr: SerialConsole.Sink = { _, line in Exit.error(line) }
-        let result = try LaunchScenario.run(config, console: output.json ? toStderr : nil)
-        try Output.publish(result.experiment, host: .current(), options: output)
-        Exit.output(output.json ? try JSONDocument(command: "run", result: result).render() : LaunchReport.text(result))
+        if output.json { config.console = { _, line in Exit.error(line) } }
+        return config
+    }
+
+    /// The shared run, with the guest's outcome as the exit status.
+    func run() throws {
+        let result = try measure()
+        try Output.show(result, report: Report.self, options: output)
         if result.experiment.status == .checksFailed { throw ExitCode(Exit.runtime) }
         switch result.outcome {
         case .finished: return

@@ -4,7 +4,8 @@ import Scenarios
 import VMM
 
 struct TeardownCommand: ExperimentCommand {
-    static let kind = ExperimentKind.teardown
+    typealias Scenario = TeardownScenario
+    typealias Report = TeardownReport
     static let configuration = CommandConfiguration(
         commandName: kind.rawValue,
         abstract: kind.summary,
@@ -36,7 +37,7 @@ struct TeardownCommand: ExperimentCommand {
     @Option(parsing: .unconditional, help: "With a TCP victim: a second flow on this CPU, as a control.", transform: Bounded.int("--control-cpu", 0...4095)) var controlCpu: Int?
     @OptionGroup var output: OutputOptions
 
-    func run() throws {
+    func config() -> TeardownConfig {
         var config = TeardownConfig()
         config.vcpus = vcpus
         config.memory = memory.bytes
@@ -47,9 +48,7 @@ struct TeardownCommand: ExperimentCommand {
         config.baselineSeconds = baseline
         config.victim = victim
         config.controlCPU = controlCpu
-        let result = try TeardownScenario.run(config)
-        try Output.experiment(Self.kind, result, detail: TeardownSummary(result), options: output,
-                              picture: { TeardownReport.svg(result, host: $0) }) { TeardownReport.text(result) }
+        return config
     }
 }
 

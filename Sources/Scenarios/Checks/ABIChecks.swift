@@ -16,7 +16,8 @@ extension CheckSuite {
                 config.vcpus = count
                 config.memory = UInt64(count) * 4096
                 let lines = Locked(0)
-                let result = try LaunchScenario.run(config) { _, _ in lines.withLock { $0 += 1 } }
+                config.console = { _, _ in lines.withLock { $0 += 1 } }
+                let result = try LaunchScenario.run(config)
                 let said = lines.withLock { $0 }
                 guard result.outcome == .finished, said == count else {
                     return .fail(notes + ["\(count) vCPUs:", "  expected every vCPU to finish and greet", "  observed \(result.outcome.rawValue), \(said) greetings: \(result.firstProblem ?? "")"])

@@ -280,7 +280,8 @@ extension CheckSuite {
         config.guest = guest
         config.cpl = cpl
         config.timeout = timeout
-        return try LaunchScenario.run(config) { _, _ in }
+        config.console = { _, _ in }
+        return try LaunchScenario.run(config)
     }
 
     static let guestChecks: [CheckCase] = [

@@ -2,12 +2,18 @@ import VMM
 
 /// `kvmlab migrate`: pre-copy live migration of a running migrator VM to
 /// another kvmlab process (a child on this host, or `--listen` elsewhere).
-public enum MigrateScenario {
-    /// The source: builds and runs the VM, then migrates it over the
-    /// stream `connect` opens. A failure after the guest started is in the
-    /// result (with what was measured), not thrown.
-    public static func migrate(_ config: MigrateConfig, connect: () throws -> StreamSocket) throws -> MigrateResult {
-        try MigrationSource(config).run(connect: connect)
+public enum MigrateScenario: Scenario {
+    public static let kind = ExperimentKind.migrate
+
+    public static func validate(_ config: MigrateConfig) throws { try config.validate() }
+
+    /// The source: builds and runs the VM, then migrates it to the kvmlab
+    /// listening at `config.destination`. A failure after the guest started
+    /// is in the result (with what was measured), not thrown.
+    public static func run(_ config: MigrateConfig) throws -> MigrateResult {
+        try validate(config)
+        guard let destination = config.destination else { throw ConfigError("no destination: a migration needs the address a destination listens on") }
+        return try MigrationSource(config).run { try StreamSocket.connect(to: destination) }
     }
 
     /// The destination: serves one migration arriving on `listener`.

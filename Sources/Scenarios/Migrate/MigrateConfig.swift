@@ -46,6 +46,8 @@ public struct MigrateConfig: Sendable {
     public var pin: [Int] = []
     /// auto-converge or dirty-limit; nil: the guest is never slowed.
     public var throttle: ThrottlePolicy?
+    /// Where the destination listens.
+    public var destination: SocketAddress?
 
     public init() {}
 

@@ -51,7 +51,6 @@ final class MigrationSource {
     private var record = MigrationRecord()
 
     init(_ config: MigrateConfig) throws {
-        try config.validate()
         try PinPlan.checkCPUs(config.pin)
         try Resources.requireRAM(config.testMemory, for: "guest memory of \(config.vcpus) dirtying vCPUs", fix: "lower -v or -b")
         var machineConfig = MachineConfig(vcpus: config.totalVCPUs, testMemory: config.testMemory, backing: config.backing)
