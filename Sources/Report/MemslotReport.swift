@@ -6,7 +6,7 @@ import VMM
 public struct MemslotSummary: Encodable, Sendable {
     /// A run as measured, plus the distribution of its operation times.
     public struct Run: Encodable, Sendable {
-        public let measured: MemslotRun
+        public let measured: MemslotRepetition
         public let iterations: Int
         public let operations: Int
         public let operationSeconds: Percentiles?

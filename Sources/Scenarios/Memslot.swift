@@ -58,7 +58,7 @@ public struct MemslotConfig: Sendable {
 /// One run of one experiment in a fresh VM. Its JSON leaves out the
 /// operation times themselves (millions for unmap); reports give their
 /// distribution instead.
-public struct MemslotRun: Sendable, Encodable {
+public struct MemslotRepetition: Sendable, Encodable {
     public let test: MemslotTest
     public let run: Int
     public let slots: Int
@@ -90,7 +90,7 @@ public struct MemslotResult: Sendable {
     public let config: MemslotConfig
     public let maxSlots: Int
     public let zapAllQuirk: String
-    public let runs: [MemslotRun]
+    public let runs: [MemslotRepetition]
     public let interrupted: Bool
     public let problems: [String]
 }
@@ -139,10 +139,10 @@ public enum MemslotScenario: Scenario {
         let maxSlots = maxSlots(device)
         try validate(config, maxSlots: maxSlots)
         if config.noZapAll { try Quirks.requireDisable(.slotZapAll, device: device) }
-        var runs: [MemslotRun] = []
+        var runs: [MemslotRepetition] = []
         let jobs = config.tests.flatMap { test in (1...config.runs).map { (test, $0) } }
         let interrupted = try eachUntilInterrupted(jobs) { test, index in
-            let run = try MemslotRunner(test: test, run: index, config: config, slots: slotCount(for: test, config: config, maxSlots: maxSlots), device: device).execute()
+            let run = try MemslotRun(test: test, run: index, config: config, slots: slotCount(for: test, config: config, maxSlots: maxSlots), device: device).execute()
             runs.append(run)
             return run.problem == nil && !run.interrupted
         }

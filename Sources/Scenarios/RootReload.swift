@@ -45,8 +45,6 @@ public struct RootReloadResult: Sendable {
 public enum RootReloadScenario: Scenario {
     public static let kind = ExperimentKind.rootReload
 
-    static let toggler = 0
-
     public static func validate(_ config: RootReloadConfig) throws {
         guard config.dirtiers >= 0, config.dirtiers <= 1023 else { throw ConfigError("--dirtiers must be between 0 and 1023") }
         guard config.workingSet >= GuestLayout.pageSize, config.workingSet % GuestLayout.pageSize == 0 else {
@@ -59,59 +57,84 @@ public enum RootReloadScenario: Scenario {
 
     public static func run(_ config: RootReloadConfig) throws -> RootReloadResult {
         try validate(config)
-        let machine = try Machine(MachineConfig(vcpus: config.dirtiers + 1, testMemory: config.workingSet * UInt64(config.dirtiers)))
-        try machine.load(GuestImage.builtin("crwp")!) { $0 == toggler ? .kernel : .user }
-        machine.mailbox(toggler)[MB_OP] = UInt64(ROLE_TOGGLE_WP)
-        // CR0.ET (bit 4) reads back 1 whatever is written: a flip of it never sticks.
-        machine.mailbox(toggler)[MB_TOGGLE_MASK] = InjectedFault.on(.cr0FlipThatNeverSticks) ? 0x10 : UInt64(CR0_WP)
-        let dirtiers = Array(1..<machine.vcpus.count)
-        let togglerTimer = PhaseTimer(machine: machine, vcpus: [toggler])
-        let dirtierTimer = PhaseTimer(probe: dirtiers.isEmpty ? nil : try? StatsProbe(machine: machine, vcpus: dirtiers))
-        let pins = try PinPlan(config.pin, vcpus: machine.vcpus.count)
-        if let main = pins.main { JoinableThread.pinCurrent(to: main) }
+        return try RootReloadRun(config: config).execute()
+    }
+}
 
-        // The toggler reports ready, then waits outside the guest until released.
-        let gate = IterationGate()
-        let runner = VCPURunner(machine: machine) { _, event in
+/// One root-reload run: the toggler held at its gate while the dirtiers
+/// warm up and a baseline is measured, then released for the toggling phase.
+final class RootReloadRun {
+    static let toggler = 0
+    let config: RootReloadConfig
+    let machine: Machine
+    let dirtiers: [Int]
+    let togglerTimer: PhaseTimer
+    let dirtierTimer: PhaseTimer
+    let pins: PinPlan
+    /// The toggler reports ready, then waits outside the guest until released.
+    let gate = IterationGate()
+    let runner: VCPURunner
+    let driver: PassDriver
+    let pagesPerPass: UInt64
+
+    init(config: RootReloadConfig) throws {
+        self.config = config
+        machine = try Machine(MachineConfig(vcpus: config.dirtiers + 1, testMemory: config.workingSet * UInt64(config.dirtiers)))
+        try machine.load(GuestImage.builtin("crwp")!) { $0 == RootReloadRun.toggler ? .kernel : .user }
+        machine.mailbox(Self.toggler)[MB_OP] = UInt64(ROLE_TOGGLE_WP)
+        // CR0.ET (bit 4) reads back 1 whatever is written: a flip of it never sticks.
+        machine.mailbox(Self.toggler)[MB_TOGGLE_MASK] = InjectedFault.on(.cr0FlipThatNeverSticks) ? 0x10 : UInt64(CR0_WP)
+        dirtiers = Array(1..<machine.vcpus.count)
+        togglerTimer = PhaseTimer(machine: machine, vcpus: [Self.toggler])
+        dirtierTimer = PhaseTimer(probe: dirtiers.isEmpty ? nil : try? StatsProbe(machine: machine, vcpus: dirtiers))
+        pins = try PinPlan(config.pin, vcpus: machine.vcpus.count)
+        let gate = gate
+        runner = VCPURunner(machine: machine) { _, event in
             guard event == .iteration else { return .finish }
             return gate.wait(after: 0) == nil ? .finish : .resume
         }
         runner.onStop { gate.cancel() }
-        let driver = PassDriver(machine: machine, runner: runner)
-        let pagesPerPass = config.workingSet / GuestLayout.pageSize
+        driver = PassDriver(machine: machine, runner: runner)
+        pagesPerPass = config.workingSet / GuestLayout.pageSize
+    }
+
+    func execute() throws -> RootReloadResult {
+        if let main = pins.main { JoinableThread.pinCurrent(to: main) }
         for index in dirtiers {
             driver.begin(index, Pass(op: PASS_WRITE_LOOP, gpa: GuestLayout.testMemoryBase + UInt64(index - 1) * config.workingSet,
                                      pages: pagesPerPass, stamp: Stamp(tag: UInt16(index), sequence: 0).base))
         }
         try runner.start(pin: pins.vcpus)
-
-        func running() -> Bool { runner.endedCount == 0 && runner.stopRequested == nil }
-        func measure(_ name: String, toggling: Bool) -> RootReloadPhase {
-            let togglerBefore = togglerTimer.begin(name)
-            let dirtierBefore = dirtierTimer.begin(name, progress: false)
-            let passesBefore = dirtiers.map { driver.passes($0) }
-            let togglesBefore = machine.mailbox(toggler)[MB_LOOPS]
-            let clock = Stopwatch()
-            if toggling { gate.open(1) }
-            while running() && clock.seconds < config.duration { Stopwatch.sleep(seconds: 0.01) }
-            let seconds = clock.seconds
-            let toggles = machine.mailbox(toggler)[MB_LOOPS] &- togglesBefore
-            let passes = zip(dirtiers.map { driver.passes($0) }, passesBefore).map { $0 &- $1 }.reduce(0, +)
-            let toggler = togglerTimer.end(name, since: togglerBefore, seconds: seconds)
-            return RootReloadPhase(name: name, seconds: seconds, toggles: toggles, dirtierPasses: passes, pagesDirtied: passes * pagesPerPass,
-                                   togglerStats: toggler.stats, dirtierStats: dirtierTimer.end(name, since: dirtierBefore, seconds: seconds).stats,
-                                   tracepoints: toggler.tracepoints)
-        }
         // Let the dirtiers fault their working sets in before the baseline.
         let warm = Stopwatch()
-        while running() && dirtiers.contains(where: { driver.passes($0) < 2 }) && warm.seconds < 30 { Stopwatch.sleep(seconds: 0.005) }
+        while running && dirtiers.contains(where: { driver.passes($0) < 2 }) && warm.seconds < 30 { Stopwatch.sleep(seconds: 0.005) }
         let baseline = measure("baseline", toggling: false)
-        let toggling = running() ? measure("toggling", toggling: true) : nil
+        let toggling = running ? measure("toggling", toggling: true) : nil
         let outcomes = driver.finish()
         let host = HostFingerprint.current()
         return RootReloadResult(config: config, emulatedKernelMode: host.emulatesKernelMode,
                                 mmuMode: host.mmuMode, baseline: baseline, toggling: toggling,
                                 interrupted: outcomes.worst == .interrupted, problems: [outcomes.runProblem].compactMap { $0 })
+    }
+
+    private var running: Bool { runner.endedCount == 0 && runner.stopRequested == nil }
+
+    /// One phase of `config.duration` seconds, the toggler released or not.
+    private func measure(_ name: String, toggling: Bool) -> RootReloadPhase {
+        let togglerBefore = togglerTimer.begin(name)
+        let dirtierBefore = dirtierTimer.begin(name, progress: false)
+        let passesBefore = dirtiers.map { driver.passes($0) }
+        let togglesBefore = machine.mailbox(Self.toggler)[MB_LOOPS]
+        let clock = Stopwatch()
+        if toggling { gate.open(1) }
+        while running && clock.seconds < config.duration { Stopwatch.sleep(seconds: 0.01) }
+        let seconds = clock.seconds
+        let toggles = machine.mailbox(Self.toggler)[MB_LOOPS] &- togglesBefore
+        let passes = zip(dirtiers.map { driver.passes($0) }, passesBefore).map { $0 &- $1 }.reduce(0, +)
+        let toggler = togglerTimer.end(name, since: togglerBefore, seconds: seconds)
+        return RootReloadPhase(name: name, seconds: seconds, toggles: toggles, dirtierPasses: passes, pagesDirtied: passes * pagesPerPass,
+                               togglerStats: toggler.stats, dirtierStats: dirtierTimer.end(name, since: dirtierBefore, seconds: seconds).stats,
+                               tracepoints: toggler.tracepoints)
     }
 }
 

@@ -50,7 +50,8 @@ public struct ProbeWindow: Sendable {
     public let gaps: [Double]
 }
 
-public struct TeardownRun: Sendable {
+/// One order's run: populating, the timed steps and what the victims saw.
+public struct TeardownOrderResult: Sendable {
     public let order: TeardownOrder
     public let populateSeconds: Double
     public let populateStats: StatsDelta?
@@ -74,7 +75,7 @@ public struct TeardownRun: Sendable {
 public struct TeardownResult: Sendable {
     public let config: TeardownConfig
     public let cpu: Int
-    public let runs: [TeardownRun]
+    public let runs: [TeardownOrderResult]
     public let interrupted: Bool
     public let problems: [String]
 }
@@ -103,16 +104,20 @@ public enum TeardownScenario: Scenario {
         try validate(config)
         let device = try KVMDevice()
         let cpu = config.cpu ?? Resources.onlineCPUs - 1
-        var runs: [TeardownRun] = []
+        var runs: [TeardownOrderResult] = []
         let interrupted = try eachUntilInterrupted(config.orders) { order in
-            let run = try run(order, config: config, cpu: cpu, device: device)
+            let run = try TeardownRun(order, config: config, cpu: cpu, device: device).execute()
             runs.append(run)
             return run.problem == nil && !run.interrupted
         }
         return TeardownResult(config: config, cpu: cpu, runs: runs, interrupted: interrupted || runs.contains(where: \.interrupted),
                               problems: runs.compactMap { run in run.problem.map { "\(run.order.rawValue): \($0)" } })
     }
+}
 
+/// One order's run: the VM populated, two baseline windows of the probe,
+/// then the teardown on the probe's CPU.
+final class TeardownRun {
     /// What the teardown thread owns: the last references to the VM and its
     /// memory, and what it records. @unchecked: only the teardown thread
     /// touches it between its start and join (join orders the reads after).
@@ -142,20 +147,33 @@ public enum TeardownScenario: Scenario {
                                       descriptorsClosed: descriptors - HostMemory.openDescriptors()))
         }
 
-        func destroyVM() { step(TeardownScenario.destroyStep) { machine = nil } }
-        func unmapMemory() { step(TeardownScenario.unmapStep) { memory?.unmap(); memory = nil } }
+        func destroyVM() { step(TeardownRun.destroyStep) { machine = nil } }
+        func unmapMemory() { step(TeardownRun.unmapStep) { memory?.unmap(); memory = nil } }
     }
 
     static let destroyStep = "destroy VM (close vCPU and VM fds)"
     static let unmapStep = "unmap guest memory"
 
-    static func run(_ order: TeardownOrder, config: TeardownConfig, cpu: Int, device: KVMDevice) throws -> TeardownRun {
-        // No local reference to the machine: the teardown thread must hold the last one.
-        let remains = Remains(try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing), device: device))
-        let populated = try populate(remains.machine!)
+    let order: TeardownOrder
+    let config: TeardownConfig
+    let cpu: Int
+    /// No other reference to the machine: the teardown thread must drop the last one.
+    let remains: Remains
+
+    init(_ order: TeardownOrder, config: TeardownConfig, cpu: Int, device: KVMDevice) throws {
+        self.order = order
+        self.config = config
+        self.cpu = cpu
+        remains = Remains(try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing), device: device))
+    }
+
+    func execute() throws -> TeardownOrderResult {
+        let remains = remains
+        let order = order
+        let populated = try TeardownRun.populate(remains.machine!)
         let residentBytes = HostMemory.residentBytes()
         guard populated.ending.problem == nil, !populated.ending.interrupted else {
-            return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
+            return TeardownOrderResult(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
                                steps: [], windows: [], flows: [], victimNote: nil, probeLoops: 0, probeOverflowed: false,
                                problem: populated.ending.problem, interrupted: populated.ending.interrupted)
         }
@@ -183,7 +201,7 @@ public enum TeardownScenario: Scenario {
         }
         worker.join()
         probe?.stop()
-        return TeardownRun(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
+        return TeardownOrderResult(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
                            steps: remains.steps,
                            windows: probe.map { probe in remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
                                                                                           gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) } } ?? [],
@@ -242,10 +260,10 @@ extension TeardownResult: ExperimentResult {
         ], metrics: metrics, phases: phases, checks: checks, problems: problems, interrupted: interrupted)
     }
 
-    private var destroyStepName: String { TeardownScenario.destroyStep }
+    private var destroyStepName: String { TeardownRun.destroyStep }
 
     /// Destroying the VM closes one fd per vCPU and the VM's; unmapping closes none.
-    private func descriptorChecks(_ run: TeardownRun) -> [CheckRecord] {
+    private func descriptorChecks(_ run: TeardownOrderResult) -> [CheckRecord] {
         run.steps.map { step in
             step.name == destroyStepName
                 ? CheckRecord("\(run.order.rawValue): destroying the VM closes its vCPU and VM fds", passed: step.descriptorsClosed >= config.vcpus + 1,

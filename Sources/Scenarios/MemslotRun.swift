@@ -13,7 +13,7 @@ final class MMIOCounter: Sendable {
 /// spread over the slots, the host loop for the configured seconds, then
 /// the checks. The guest is the pass worker, synchronised through its
 /// mailbox as memslot_perf_test synchronises through shared memory.
-final class MemslotRunner {
+final class MemslotRun {
     let test: MemslotTest
     let index: Int
     let config: MemslotConfig
@@ -56,7 +56,7 @@ final class MemslotRunner {
     /// A word no earlier iteration or part wrote; the guest adds the page index.
     func stamp(_ iteration: Int, part: UInt8) -> UInt64 { Stamp(tag: 0x6B6C, sequence: iteration, part: part).base }
 
-    func execute() -> MemslotRun {
+    func execute() -> MemslotRepetition {
         let timer = PhaseTimer(machine: machine)
         var problem: String?
         var iterations: [Double] = []
@@ -80,7 +80,7 @@ final class MemslotRunner {
         let record = timer.end("\(test.rawValue) run \(index)", since: before, seconds: loopSeconds)
         let passes = driver.passes(0)
         let ending = driver.finish(known: problem ?? hostError, complete: healthy)
-        return MemslotRun(test: test, run: index, slots: machine.testSlots.count, areaBytes: area,
+        return MemslotRepetition(test: test, run: index, slots: machine.testSlots.count, areaBytes: area,
                           slotSetupSeconds: machine.slotSetupSeconds, loopSeconds: loopSeconds, iterationSeconds: iterations,
                           operation: test.operation, operationSeconds: operations, pagesVerified: verified, mismatches: mismatches,
                           mmioExits: mmio.count.load(ordering: .relaxed), guestPasses: passes,
