@@ -1,3 +1,4 @@
+import CHost
 import CKVM
 import Glibc
 
@@ -35,10 +36,10 @@ public final class DirtyRing: @unchecked Sendable {
         var count = 0
         while count < entries {
             let entry = base + Int(next % UInt64(entries))
-            let flags = ckvm_load_u32(&entry.pointee.flags)
+            let flags = host_load_u32(&entry.pointee.flags)
             guard flags & CKVM_DIRTY_GFN_F_DIRTY != 0 else { break }
             body(entry.pointee.slot & 0xFFFF, entry.pointee.offset)
-            ckvm_store_u32(&entry.pointee.flags, CKVM_DIRTY_GFN_F_RESET)
+            host_store_u32(&entry.pointee.flags, CKVM_DIRTY_GFN_F_RESET)
             next += 1
             count += 1
         }

@@ -53,7 +53,7 @@ public final class KVMDevice: @unchecked Sendable {
     /// zero maximum where there is no dirty ring.
     public var dirtyRingLimits: (minEntries: Int, maxEntries: Int) {
         let entry = MemoryLayout<kvm_dirty_gfn>.stride
-        return (Int(sysconf(Int32(_SC_PAGESIZE))) / entry, Int(check(.dirtyLogRing)) / entry)
+        return (Int(getpagesize()) / entry, Int(check(.dirtyLogRing)) / entry)
     }
 
     /// Whether KVM_CAP_DISABLE_QUIRKS2 can turn `quirk` off on this host.

@@ -1,3 +1,4 @@
+import CHost
 import CKVM
 import Glibc
 
@@ -158,7 +159,7 @@ extension VCPU {
             return ckvm_ioctl_ptr(fd.raw, CKVM_HAS_DEVICE_ATTR, &attr) == 0 && ckvm_ioctl_ptr(fd.raw, CKVM_SET_DEVICE_ATTR, &attr) == 0
         }
         if exact { return "KVM_VCPU_TSC_OFFSET" }
-        var buffer = MSRBuffer([VCPUState.MSR(index: VCPU.tscMSR, value: ckvm_rdtsc() &+ UInt64(bitPattern: offset))])
+        var buffer = MSRBuffer([VCPUState.MSR(index: VCPU.tscMSR, value: host_rdtsc() &+ UInt64(bitPattern: offset))])
         guard buffer.call(fd.raw, CKVM_SET_MSRS) == 1 else { throw KVMError.last("KVM_SET_MSRS(vCPU \(id), IA32_TSC)") }
         return "IA32_TSC"
     }

@@ -45,7 +45,7 @@ public enum ConcurrentHarvestScenario {
             let limits = device.dirtyRingLimits
             guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)") }
             guard entries >= limits.minEntries, entries <= limits.maxEntries, entries & (entries - 1) == 0 else {
-                throw ConfigError("ring entries must be a power of two from \(limits.minEntries) to \(limits.maxEntries)")
+                throw ConfigError("\(field: "ringEntries") must be a power of two from \(limits.minEntries) to \(limits.maxEntries)")
             }
         }
         let machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.bytesPerVCPU * UInt64(config.vcpus), cpl: config.cpl,

@@ -112,34 +112,34 @@ public enum DirtyLogScenario: Scenario {
     /// Checks a request before any memory is mapped.
     static func validate(_ config: DirtyLogConfig, device: KVMDevice) throws {
         let limit = DirtyLogConfig.vcpuLimit.lowerBound...min(DirtyLogConfig.vcpuLimit.upperBound, device.maxVCPUs)
-        guard limit.contains(config.vcpus) else { throw ConfigError("\(ConfigError.vcpus(config.vcpus, limit)) (KVM_CAP_MAX_VCPUS)") }
+        guard limit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, limit, " (KVM_CAP_MAX_VCPUS)") }
         guard config.bytesPerVCPU >= 4096, config.bytesPerVCPU % 4096 == 0 else {
-            throw ConfigError("-b must be a positive multiple of 4 KiB, not \(config.bytesPerVCPU)")
+            throw ConfigError("\(field: "bytesPerVCPU") must be a positive multiple of 4 KiB, not \(config.bytesPerVCPU)")
         }
-        guard config.iterations >= 1 else { throw ConfigError("-i must be at least 1") }
-        guard (0...100).contains(config.writePercent) else { throw ConfigError("-w must be 0...100") }
-        guard config.slots >= 1 else { throw ConfigError("-x must be at least 1") }
+        guard config.iterations >= 1 else { throw ConfigError("\(field: "iterations") must be at least 1") }
+        guard (0...100).contains(config.writePercent) else { throw ConfigError("\(field: "writePercent") must be 0...100") }
+        guard config.slots >= 1 else { throw ConfigError("\(field: "slots") must be at least 1") }
         let (total, overflow) = config.bytesPerVCPU.multipliedReportingOverflow(by: UInt64(config.vcpus))
-        try Resources.requireRAM(overflow ? .max : total, for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower -v or -b")
+        try Resources.requireRAM(overflow ? .max : total, for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower \(field: "vcpus") or \(field: "bytesPerVCPU")")
         let unit = config.backing.pageSize * UInt64(config.slots)
         guard total % unit == 0 else {
-            throw ConfigError("\(Sizes.format(total)) of guest memory does not split evenly into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) \(config.backing.rawValue) pages; change -b or -x")
+            throw ConfigError("\(Sizes.format(total)) of guest memory does not split evenly into \(config.slots) slots of whole \(Sizes.format(config.backing.pageSize)) \(config.backing.rawValue) pages; change \(field: "bytesPerVCPU") or \(field: "slots")")
         }
-        if config.initiallySet == true && !config.manualProtect { throw ConfigError("--initially-set on needs manual protect (drop -g)") }
+        if config.initiallySet == true && !config.manualProtect { throw ConfigError("\(field: "initiallySet") needs \(field: "manualProtect")") }
         if let chunk = config.clearChunk {
-            guard chunk >= 1, chunk <= 1 << 40 else { throw ConfigError("--clear-chunk must be between 1 and \(1 << 40) pages") }
-            guard config.manualProtect, config.ringEntries == nil else { throw ConfigError("--clear-chunk needs manual protect and the bitmap (drop -g / --ring)") }
+            guard chunk >= 1, chunk <= 1 << 40 else { throw ConfigError("\(field: "clearChunk") must be between 1 and \(1 << 40) pages") }
+            guard config.manualProtect, config.ringEntries == nil else { throw ConfigError("\(field: "clearChunk") needs \(field: "manualProtect") and the bitmap, not \(field: "ringEntries")") }
         }
         if let entries = config.ringEntries { try validateRing(entries, config: config, device: device) }
         _ = try PinPlan(config.pin, vcpus: config.vcpus)
     }
 
     static func validateRing(_ entries: Int, config: DirtyLogConfig, device: KVMDevice) throws {
-        guard !(!config.manualProtect) else { throw ConfigError("--ring harvests the dirty ring; -g (plain KVM_GET_DIRTY_LOG) cannot go with it") }
+        guard !(!config.manualProtect) else { throw ConfigError("\(field: "ringEntries") harvests the dirty ring, which plain KVM_GET_DIRTY_LOG cannot go with: it needs \(field: "manualProtect")") }
         let limits = device.dirtyRingLimits
-        guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING); drop --ring") }
+        guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)") }
         guard entries >= limits.minEntries, entries <= limits.maxEntries, entries & (entries - 1) == 0 else {
-            throw ConfigError("--ring takes a power of two from \(limits.minEntries) (one page of entries) to \(limits.maxEntries) entries, not \(entries)")
+            throw ConfigError("\(field: "ringEntries") takes a power of two from \(limits.minEntries) (one page of entries) to \(limits.maxEntries) entries, not \(entries)")
         }
     }
 

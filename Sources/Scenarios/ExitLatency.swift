@@ -56,11 +56,11 @@ public enum ExitLatencyScenario: Scenario {
 
     public static func validate(_ config: ExitLatencyConfig) throws {
         try PinPlan.checkCPUs(config.pin)
-        guard config.exits >= 2, config.exits <= 50_000_000 else { throw ConfigError("--exits must be between 2 and 50000000") }
+        guard config.exits >= 2, config.exits <= 50_000_000 else { throw ConfigError("\(field: "exits") must be between 2 and 50000000") }
         guard ExitLatencyConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, ExitLatencyConfig.vcpuLimit) }
         // The round-trip buffers: 8 bytes per exit per vCPU, twice (stamps, then trips).
         let (bytes, overflow) = UInt64(config.exits).multipliedReportingOverflow(by: UInt64(config.vcpus) * 16)
-        try Resources.requireRAM(overflow ? .max : bytes, for: "round-trip buffers for \(config.vcpus) vCPUs × \(config.exits) exits", fix: "lower -v or -n")
+        try Resources.requireRAM(overflow ? .max : bytes, for: "round-trip buffers for \(config.vcpus) vCPUs × \(config.exits) exits", fix: "lower \(field: "vcpus") or \(field: "exits")")
     }
 
     public static func run(_ config: ExitLatencyConfig) throws -> ExitLatencyResult {

@@ -136,22 +136,22 @@ public enum JitterScenario: Scenario {
     public static func validate(_ config: JitterConfig) throws {
         guard JitterConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, JitterConfig.vcpuLimit) }
         guard config.workingSet >= 4096, config.workingSet % 4096 == 0, config.workingSet <= 1 << 30 else {
-            throw ConfigError("--working-set must be a multiple of 4 KiB from 4 KiB to 1 GiB")
+            throw ConfigError("\(field: "workingSet") must be a multiple of 4 KiB from 4 KiB to 1 GiB")
         }
-        try Resources.requireRAM(config.workingSet * UInt64(config.vcpus), for: "\(config.vcpus) vCPUs × \(Sizes.format(config.workingSet))", fix: "lower -v or --working-set")
+        try Resources.requireRAM(config.workingSet * UInt64(config.vcpus), for: "\(config.vcpus) vCPUs × \(Sizes.format(config.workingSet))", fix: "lower \(field: "vcpus") or \(field: "workingSet")")
         guard config.eventCapacity >= 16, config.eventCapacity <= Int(MB_EVENTS_MAX), config.eventCapacity & (config.eventCapacity - 1) == 0 else {
-            throw ConfigError("the event ring takes a power of two from 16 to \(MB_EVENTS_MAX)")
+            throw ConfigError("\(field: "eventCapacity"): the event ring takes a power of two from 16 to \(MB_EVENTS_MAX)")
         }
         _ = try PinPlan(config.pin, vcpus: config.vcpus)
-        if let cpu = config.hostProbeCPU { try PinPlan.checkCPUs([cpu]) }
+        if let cpu = config.hostProbeCPU { try PinPlan.checkCPUs([cpu], field: "hostProbeCPU") }
         if config.victim.tcp && config.victimCPU == nil {
-            throw ConfigError("--victim \(config.victim.rawValue) runs its TCP flow on vCPU 0's CPU: pin the vCPUs with -c")
+            throw ConfigError("\(field: "victim") \(config.victim.rawValue) runs its TCP flow on vCPU 0's CPU: pin the vCPUs (\(field: "pin"))")
         }
-        if config.victim == .both && config.hostProbeCPU == nil { throw ConfigError("--victim both needs --host-probe CPU for the probe") }
-        if config.controlCPU != nil && !config.victim.tcp { throw ConfigError("--control-cpu runs a second TCP flow: it needs --victim tcp or both") }
+        if config.victim == .both && config.hostProbeCPU == nil { throw ConfigError("\(field: "victim") both needs a CPU for the probe (\(field: "hostProbeCPU"))") }
+        if config.controlCPU != nil && !config.victim.tcp { throw ConfigError("\(field: "controlCPU") runs a second TCP flow: it needs \(field: "victim") tcp or both") }
         if let control = config.controlCPU {
-            try PinPlan.checkCPUs([control])
-            if control == config.victimCPU { throw ConfigError("--control-cpu \(control) is the CPU under test (vCPU 0's); give another") }
+            try PinPlan.checkCPUs([control], field: "controlCPU")
+            if control == config.victimCPU { throw ConfigError("\(field: "controlCPU") \(control) is the CPU under test (vCPU 0's); give another") }
         }
     }
 

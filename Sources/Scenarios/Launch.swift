@@ -91,7 +91,7 @@ public enum LaunchScenario: Scenario {
     static func image(_ config: LaunchConfig) throws -> GuestImage {
         if let path = config.imagePath { return try GuestImage.load(path: path) }
         if let builtin = GuestImage.builtin(config.guest) { return builtin }
-        throw ConfigError("unknown guest '\(config.guest)'; built-in guests are \(GuestImage.builtins.keys.sorted().joined(separator: ", "))")
+        throw ConfigError("\(field: "guest"): unknown guest '\(config.guest)'; built-in guests are \(GuestImage.builtins.keys.sorted().joined(separator: ", "))")
     }
 
     /// memstress: passes verified page by page until the iterations or the time are up.

@@ -108,22 +108,22 @@ public enum MemslotScenario: Scenario {
 
     static func validate(_ config: MemslotConfig, maxSlots: Int) throws {
         if let slots = config.slots {
-            guard slots >= 1 else { throw ConfigError("-s must be at least 1") }
+            guard slots >= 1 else { throw ConfigError("\(field: "slots") must be at least 1") }
             guard slots <= maxSlots else {
-                throw ConfigError("-s \(slots): this host's KVM allows \(maxSlots) test memslots (KVM_CAP_NR_MEMSLOTS less the system slot)")
+                throw ConfigError("\(field: "slots") \(slots): this host's KVM allows \(maxSlots) test memslots (KVM_CAP_NR_MEMSLOTS less the system slot)")
             }
         }
-        guard config.memory >= 1 << 20, config.memory % GuestLayout.pageSize == 0 else { throw ConfigError("--memory must be a multiple of 4 KiB, at least 1 MiB") }
-        try Resources.requireRAM(config.memory, for: "--memory", fix: "lower --memory")
-        guard config.seconds > 0, config.seconds <= 3600 else { throw ConfigError("--seconds must be between 0 and 3600") }
-        guard config.runs >= 1, config.runs <= 1000 else { throw ConfigError("--runs must be between 1 and 1000") }
-        guard !config.tests.isEmpty else { throw ConfigError("--test needs at least one experiment") }
+        guard config.memory >= 1 << 20, config.memory % GuestLayout.pageSize == 0 else { throw ConfigError("\(field: "memory") must be a multiple of 4 KiB, at least 1 MiB") }
+        try Resources.requireRAM(config.memory, for: "\(field: "memory")", fix: "lower \(field: "memory")")
+        guard config.seconds > 0, config.seconds <= 3600 else { throw ConfigError("\(field: "seconds") must be between 0 and 3600") }
+        guard config.runs >= 1, config.runs <= 1000 else { throw ConfigError("\(field: "runs") must be between 1 and 1000") }
+        guard !config.tests.isEmpty else { throw ConfigError("\(field: "tests") needs at least one experiment") }
         for test in [MemslotTest.moveActive, .moveInactive] where config.tests.contains(test) {
             let slots = slotCount(for: test, config: config, maxSlots: maxSlots)
             let last = config.memory - Machine.slotSize(MachineConfig(testMemory: config.memory, slots: slots)) * UInt64(slots - 1)
             let needed = test == .moveActive ? movePages / 2 : 1
             guard last / GuestLayout.pageSize >= needed, config.memory / GuestLayout.pageSize >= movePages + last / GuestLayout.pageSize else {
-                throw ConfigError("\(test.rawValue): \(slots) slots leave the last slot \(last / 4096) pages of \(Sizes.format(config.memory)); it needs \(needed) with \(movePages) pages below it: lower -s or raise --memory")
+                throw ConfigError("\(test.rawValue): \(slots) slots leave the last slot \(last / 4096) pages of \(Sizes.format(config.memory)); it needs \(needed) with \(movePages) pages below it: lower \(field: "slots") or raise \(field: "memory")")
             }
         }
     }

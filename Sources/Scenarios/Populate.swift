@@ -85,10 +85,10 @@ public enum PopulateScenario: Scenario {
     public static func validate(_ config: PopulateConfig) throws {
         guard PopulateConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, PopulateConfig.vcpuLimit) }
         guard config.bytesPerVCPU >= config.backing.pageSize, config.bytesPerVCPU % config.backing.pageSize == 0 else {
-            throw ConfigError("-b must be a positive multiple of \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
+            throw ConfigError("\(field: "bytesPerVCPU") must be a positive multiple of \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
         }
-        guard !config.modes.isEmpty else { throw ConfigError("--mode needs at least one mode") }
-        try Resources.requireRAM(config.bytesPerVCPU * UInt64(config.vcpus), for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower -v or -b")
+        guard !config.modes.isEmpty else { throw ConfigError("\(field: "modes") needs at least one mode") }
+        try Resources.requireRAM(config.bytesPerVCPU * UInt64(config.vcpus), for: "\(config.vcpus) vCPUs × \(Sizes.format(config.bytesPerVCPU))", fix: "lower \(field: "vcpus") or \(field: "bytesPerVCPU")")
     }
 
     public static func run(_ config: PopulateConfig) throws -> PopulateResult {

@@ -74,7 +74,7 @@ public enum RingFillScenario {
         let limits = device.dirtyRingLimits
         guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)") }
         guard config.ringEntries >= limits.minEntries, config.ringEntries <= limits.maxEntries, config.ringEntries & (config.ringEntries - 1) == 0 else {
-            throw ConfigError("ring entries must be a power of two from \(limits.minEntries) to \(limits.maxEntries), not \(config.ringEntries)")
+            throw ConfigError("\(field: "ringEntries") must be a power of two from \(limits.minEntries) to \(limits.maxEntries), not \(config.ringEntries)")
         }
         let machine = try Machine(MachineConfig(vcpus: config.vcpus, testMemory: config.pagesPerVCPU * GuestLayout.pageSize * UInt64(config.vcpus),
                                                 cpl: config.cpl, dirtyRingEntries: config.ringEntries), device: device)

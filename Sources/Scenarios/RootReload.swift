@@ -46,12 +46,12 @@ public enum RootReloadScenario: Scenario {
     public static let kind = ExperimentKind.rootReload
 
     public static func validate(_ config: RootReloadConfig) throws {
-        guard config.dirtiers >= 0, config.dirtiers <= 1023 else { throw ConfigError("--dirtiers must be between 0 and 1023") }
+        guard config.dirtiers >= 0, config.dirtiers <= 1023 else { throw ConfigError("\(field: "dirtiers") must be between 0 and 1023") }
         guard config.workingSet >= GuestLayout.pageSize, config.workingSet % GuestLayout.pageSize == 0 else {
-            throw ConfigError("--working-set must be a positive multiple of 4 KiB")
+            throw ConfigError("\(field: "workingSet") must be a positive multiple of 4 KiB")
         }
-        guard config.duration > 0, config.duration <= 3600 else { throw ConfigError("--duration must be between 0 and 3600 seconds") }
-        try Resources.requireRAM(config.workingSet * UInt64(config.dirtiers), for: "\(config.dirtiers) dirtiers × \(Sizes.format(config.workingSet))", fix: "lower --dirtiers or --working-set")
+        guard config.duration > 0, config.duration <= 3600 else { throw ConfigError("\(field: "duration") must be between 0 and 3600 seconds") }
+        try Resources.requireRAM(config.workingSet * UInt64(config.dirtiers), for: "\(config.dirtiers) dirtiers × \(Sizes.format(config.workingSet))", fix: "lower \(field: "dirtiers") or \(field: "workingSet")")
         _ = try PinPlan(config.pin, vcpus: config.dirtiers + 1)
     }
 

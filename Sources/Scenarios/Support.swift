@@ -19,7 +19,7 @@ final class LineCounter: Sendable {
     }
 }
 
-/// A `-c` list: CPUs for the vCPUs (round robin) and, if it names one more
+/// A pin list: CPUs for the vCPUs (round robin) and, if it names one more
 /// CPU than there are vCPUs, the main thread's CPU last (as the selftests do).
 struct PinPlan {
     let vcpus: [Int]
@@ -28,16 +28,16 @@ struct PinPlan {
     init(_ pin: [Int], vcpus count: Int) throws {
         try PinPlan.checkCPUs(pin)
         if pin.count > count + 1 {
-            throw ConfigError("-c lists \(pin.count) CPUs: give one per vCPU (\(count)) and optionally one more for the main thread")
+            throw ConfigError("\(field: "pin") lists \(pin.count) CPUs: give one per vCPU (\(count)) and optionally one more for the main thread")
         }
         main = pin.count == count + 1 ? pin.last : nil
         vcpus = main == nil ? pin : Array(pin.dropLast())
     }
 
-    /// Every CPU named must be online.
-    static func checkCPUs(_ pin: [Int]) throws {
+    /// Every CPU named must be online; `field` is the setting that named them.
+    static func checkCPUs(_ pin: [Int], field: String = "pin") throws {
         let cpus = Resources.onlineCPUs
-        if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("-c names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
+        if let bad = pin.first(where: { $0 >= cpus }) { throw ConfigError("\(field: field) names CPU \(bad), but this host has CPUs 0-\(cpus - 1)") }
     }
 }
 

@@ -87,16 +87,17 @@ public enum TeardownScenario: Scenario {
         guard TeardownConfig.vcpuLimit.contains(config.vcpus) else { throw ConfigError.vcpus(config.vcpus, TeardownConfig.vcpuLimit) }
         let unit = config.backing.pageSize * UInt64(config.vcpus)
         guard config.memory >= unit, config.memory % unit == 0 else {
-            throw ConfigError("--memory must be a positive multiple of \(config.vcpus) × \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
+            throw ConfigError("\(field: "memory") must be a positive multiple of \(config.vcpus) × \(Sizes.format(config.backing.pageSize)) for \(config.backing.rawValue)")
         }
-        guard !config.orders.isEmpty else { throw ConfigError("--order needs at least one order") }
-        try Resources.requireRAM(config.memory, for: "--memory", fix: "lower --memory")
-        guard config.thresholdMicros > 0 else { throw ConfigError("--threshold must be positive") }
-        guard config.baselineSeconds > 0, config.baselineSeconds <= 60 else { throw ConfigError("--baseline must be between 0 and 60 seconds") }
-        try PinPlan.checkCPUs([config.cpu, config.controlCPU].compactMap { $0 })
-        if config.controlCPU != nil && !config.victim.tcp { throw ConfigError("--control-cpu runs a second TCP flow: it needs --victim tcp or both") }
+        guard !config.orders.isEmpty else { throw ConfigError("\(field: "orders") needs at least one order") }
+        try Resources.requireRAM(config.memory, for: "\(field: "memory")", fix: "lower \(field: "memory")")
+        guard config.thresholdMicros > 0 else { throw ConfigError("\(field: "thresholdMicros") must be positive") }
+        guard config.baselineSeconds > 0, config.baselineSeconds <= 60 else { throw ConfigError("\(field: "baselineSeconds") must be between 0 and 60 seconds") }
+        try PinPlan.checkCPUs([config.cpu].compactMap { $0 }, field: "cpu")
+        try PinPlan.checkCPUs([config.controlCPU].compactMap { $0 }, field: "controlCPU")
+        if config.controlCPU != nil && !config.victim.tcp { throw ConfigError("\(field: "controlCPU") runs a second TCP flow: it needs \(field: "victim") tcp or both") }
         if let control = config.controlCPU, control == config.cpu ?? Resources.onlineCPUs - 1 {
-            throw ConfigError("--control-cpu \(control) is the CPU under test; give another")
+            throw ConfigError("\(field: "controlCPU") \(control) is the CPU under test; give another")
         }
     }
 

@@ -1,4 +1,3 @@
-import CKVM
 import KVM
 
 /// What a guest reported on the kvmlab event port.

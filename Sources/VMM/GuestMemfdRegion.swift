@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Glibc
 import KVM
 
@@ -37,7 +37,7 @@ public final class GuestMemfdRegion: @unchecked Sendable {
     /// fallocate(PUNCH_HOLE) on the file: the pages are freed, and read
     /// back as zero by the host and (once KVM has zapped them) the guest.
     public func punchHole(offset: UInt64, length: UInt64) throws(KVMError) {
-        guard ckvm_punch_hole(file.raw, Int64(offset), Int64(length)) == 0 else {
+        guard host_punch_hole(file.raw, Int64(offset), Int64(length)) == 0 else {
             throw KVMError.last("fallocate(PUNCH_HOLE) on guest_memfd at \(offset), \(length) bytes")
         }
     }

@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Glibc
 import KVM
 
@@ -42,15 +42,15 @@ public final class GuestMemory: @unchecked Sendable {
         case .anonymousHugetlb2MB, .anonymousHugetlb1GB:
             mappedSize = Int(size)
             let log2 = backing == .anonymousHugetlb1GB ? 30 : 21
-            guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | ckvm_map_hugetlb_flags(Int32(log2)), -1, 0), raw != MAP_FAILED else {
+            guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | host_map_hugetlb_flags(Int32(log2)), -1, 0), raw != MAP_FAILED else {
                 throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)", hint: HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize))
             }
             mappedBase = raw
             base = raw
         case .shmem, .sharedHugetlb:
             mappedSize = Int(size)
-            let flags: UInt32 = backing == .sharedHugetlb ? UInt32(ckvm_memfd_flags_hugetlb(21)) : 0
-            let fd = ckvm_memfd("kvmlab-guest", flags | 1 /* MFD_CLOEXEC */)
+            let flags: UInt32 = backing == .sharedHugetlb ? UInt32(host_memfd_flags_hugetlb(21)) : 0
+            let fd = host_memfd("kvmlab-guest", flags | 1 /* MFD_CLOEXEC */)
             guard fd >= 0 else { throw KVMError.last("memfd_create(\(backing.rawValue))") }
             defer { close(fd) }
             guard ftruncate(fd, off_t(size)) == 0 else { throw KVMError.last("ftruncate memfd to \(Sizes.format(size))") }
@@ -73,7 +73,7 @@ public final class GuestMemory: @unchecked Sendable {
 
     /// Faults every page in from the host side (MADV_POPULATE_WRITE, 5.14+).
     public func populateWrite() throws(KVMError) {
-        guard madvise(base, Int(size), CKVM_MADV_POPULATE_WRITE) == 0 else {
+        guard madvise(base, Int(size), HOST_MADV_POPULATE_WRITE) == 0 else {
             throw KVMError.last("madvise(MADV_POPULATE_WRITE, \(Sizes.format(size)) \(backing.rawValue))",
                                 hint: "MADV_POPULATE_WRITE needs Linux 5.14 or later")
         }

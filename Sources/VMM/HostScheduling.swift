@@ -1,5 +1,5 @@
+import CHost
 import Glibc
-import CKVM
 import KVM
 
 /// SCHED_FIFO for the calling thread, where permitted.
@@ -31,13 +31,13 @@ public enum HostTSC {
         return nil
     }
 
-    public static func now() -> UInt64 { ckvm_rdtsc() }
+    public static func now() -> UInt64 { host_rdtsc() }
 }
 
 /// Polite busy-waiting for host threads that poll guest memory.
 public enum Spin {
     /// PAUSE: tells the CPU this is a spin loop.
-    public static func pause() { ckvm_cpu_relax() }
+    public static func pause() { host_cpu_relax() }
 
     /// Leaves the CPU to another thread (a vCPU sharing it).
     public static func yield() { sched_yield() }

@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Dispatch
 import Glibc
 import Synchronization
@@ -22,13 +22,13 @@ public final class Interrupts: Sendable {
     /// Routes the signals through a pipe to a watcher thread. Idempotent.
     public func install() {
         guard installed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else { return }
-        ckvm_install_kick_handler(VCPURunner.kickSignal)
-        ckvm_unblock_signal(SIGINT)
-        ckvm_unblock_signal(SIGTERM)
+        host_install_kick_handler(VCPURunner.kickSignal)
+        host_unblock_signal(SIGINT)
+        host_unblock_signal(SIGTERM)
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { return }
         let readFD = fds[0]
-        guard ckvm_install_stop_signals(fds[1]) == 0 else { return }
+        guard host_install_stop_signals(fds[1]) == 0 else { return }
         let writeFD = fds[1]
         let unshared = DispatchSemaphore(value: 0)
         let watcher = try? JoinableThread(stackSize: 64 << 10) { [self] in
@@ -39,7 +39,7 @@ public final class Interrupts: Sendable {
             // reference. This thread keeps only its pipe's two ends (the
             // signal handler may run here and write the pipe) and stdio;
             // handlers must not use other descriptors.
-            _ = ckvm_unshare_files_keeping(UInt32(readFD), UInt32(writeFD))
+            _ = host_unshare_files_keeping(UInt32(readFD), UInt32(writeFD))
             unshared.signal()
             var byte: UInt8 = 0
             while read(readFD, &byte, 1) == 1 {

@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Glibc
 import Synchronization
 
@@ -65,7 +65,7 @@ public final class IterationGate: @unchecked Sendable {
             let now = state.load(ordering: .acquiring)
             if now < 0 { return nil }
             if now > done { return now }
-            if sleeps { pthread_cond_wait(condition, mutex) } else { ckvm_cpu_relax() }
+            if sleeps { pthread_cond_wait(condition, mutex) } else { host_cpu_relax() }
         }
     }
 }

@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Glibc
 
 /// A pthread running a Swift closure. vCPUs block in KVM_RUN, so they get
@@ -28,7 +28,7 @@ public final class JoinableThread: @unchecked Sendable {
         defer { pthread_attr_destroy(&attributes) }
         pthread_attr_setstacksize(&attributes, stackSize)
         if var mask = signalMask {
-            let error = ckvm_attr_set_sigmask(&attributes, &mask)
+            let error = host_attr_set_sigmask(&attributes, &mask)
             guard error == 0 else { throw HostError("cannot set a new thread's signal mask: \(String(cString: strerror(error)))") }
         }
         context = Context {
@@ -59,5 +59,5 @@ public final class JoinableThread: @unchecked Sendable {
 
     /// Pins the calling thread (e.g. the main thread with `-c`).
     @discardableResult
-    public static func pinCurrent(to cpu: Int) -> Bool { ckvm_pin_self(Int32(cpu)) == 0 }
+    public static func pinCurrent(to cpu: Int) -> Bool { host_pin_self(Int32(cpu)) == 0 }
 }

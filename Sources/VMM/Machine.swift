@@ -1,4 +1,3 @@
-import CKVM
 import Glibc
 import Guests
 import KVM
@@ -65,7 +64,7 @@ public final class Machine: @unchecked Sendable {
         do {
             layout = try GuestLayout(vcpus: config.vcpus, testMemorySize: max(config.testMemory, config.mappedSpan))
         } catch {
-            throw ConfigError(error.description)
+            throw ConfigError("\(error.description)")
         }
         Resources.ensureOpenFiles(2 * config.vcpus + 64)
         // Memory first: a missing hugetlb pool fails before any VM exists.
@@ -107,14 +106,14 @@ public final class Machine: @unchecked Sendable {
 
     static func validate(_ config: MachineConfig, device: KVMDevice) throws {
         let maxVCPUs = device.maxVCPUs
-        guard config.vcpus >= 1 else { throw ConfigError("--vcpus must be at least 1") }
+        guard config.vcpus >= 1 else { throw ConfigError("\(field: "vcpus") must be at least 1") }
         guard config.vcpus <= maxVCPUs else {
-            throw ConfigError("\(config.vcpus) vCPUs requested, but this host's KVM allows at most \(maxVCPUs) (KVM_CAP_MAX_VCPUS)")
+            throw ConfigError("\(field: "vcpus") \(config.vcpus): this host's KVM allows at most \(maxVCPUs) (KVM_CAP_MAX_VCPUS)")
         }
-        guard config.slots >= 1 else { throw ConfigError("the number of memslots must be at least 1") }
+        guard config.slots >= 1 else { throw ConfigError("\(field: "slots") must be at least 1") }
         let maxSlots = Int(device.check(.nrMemslots))
         if maxSlots > 0, config.slots + 1 > maxSlots {
-            throw ConfigError("\(config.slots) test memslots plus the system slot exceed KVM_CAP_NR_MEMSLOTS (\(maxSlots))")
+            throw ConfigError("\(field: "slots") \(config.slots): these test memslots plus the system slot exceed KVM_CAP_NR_MEMSLOTS (\(maxSlots))")
         }
         if config.testMemory > 0 {
             let page = config.backing.pageSize

@@ -47,7 +47,7 @@ public final class MemstressDriver: @unchecked Sendable {
 
     public init(machine: Machine, params: MemstressParams, console: SerialConsole = SerialConsole()) throws {
         guard machine.config.testMemory > 0 else { throw ConfigError("memstress needs test memory") }
-        guard (0...100).contains(params.writePercent) else { throw ConfigError("write percent must be 0...100, not \(params.writePercent)") }
+        guard (0...100).contains(params.writePercent) else { throw ConfigError("\(field: "writePercent") must be 0...100, not \(params.writePercent)") }
         let pages = machine.region(of: 0, shared: params.sharedRegion).size / GuestLayout.pageSize
         guard pages > 0 else { throw ConfigError("each vCPU needs at least one 4 KiB page of test memory") }
         self.machine = machine

@@ -1,4 +1,3 @@
-import CKVM
 import Glibc
 
 /// Process limits a large VM runs into.
@@ -24,7 +23,7 @@ public enum Resources {
     }
 
     /// Fails before any memory is touched when `bytes` exceed the host's RAM.
-    public static func requireRAM(_ bytes: UInt64, for what: String, fix: String) throws {
+    public static func requireRAM(_ bytes: UInt64, for what: ConfigError.Message, fix: ConfigError.Message) throws {
         guard let meminfo = HostFiles.read("/proc/meminfo"), let total = memTotal(meminfo), bytes > total else { return }
         throw ConfigError("\(what) = \(Sizes.format(bytes)) exceeds this host's \(Sizes.format(total)) of RAM; \(fix)")
     }

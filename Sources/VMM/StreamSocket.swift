@@ -10,17 +10,18 @@ public struct SocketAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    /// `ADDR:PORT` or `PORT` (loopback); a clear message for anything else.
-    public init(parsing text: String, flag: String) throws(ConfigError) {
+    /// `ADDR:PORT` or `PORT` (loopback); a clear message, naming the
+    /// configuration `field` the text came from, for anything else.
+    public init(parsing text: String, field: String) throws(ConfigError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         let hostPart = parts.count == 2 ? String(parts[0]) : "127.0.0.1"
         let portPart = parts.count == 2 ? String(parts[1]) : text
         guard parts.count <= 2, let port = UInt16(portPart) else {
-            throw ConfigError("\(flag) \(text): give ADDR:PORT (an IPv4 address and a port 0-65535), e.g. 127.0.0.1:4444")
+            throw ConfigError("\(field: field) \(text): give ADDR:PORT (an IPv4 address and a port 0-65535), e.g. 127.0.0.1:4444")
         }
         var probe = in_addr()
         guard inet_pton(AF_INET, hostPart.isEmpty ? "0.0.0.0" : hostPart, &probe) == 1 else {
-            throw ConfigError("\(flag) \(text): '\(hostPart)' is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)")
+            throw ConfigError("\(field: field) \(text): '\(hostPart)' is not an IPv4 address (e.g. 127.0.0.1 or 0.0.0.0)")
         }
         host = hostPart.isEmpty ? "0.0.0.0" : hostPart
         self.port = port

@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Glibc
 
 /// Kernel tracepoint counts for the phases of a run: one perf_event_open
@@ -56,7 +56,7 @@ public final class TraceCounters: @unchecked Sendable {
         self.scope = scope
         let explicit = TraceCounters.expand(explicit)
         for event in explicit where TraceCounters.parse(event) == nil {
-            throw ConfigError("--trace \(event): write SUBSYSTEM:NAME, e.g. kvmmmu:kvm_mmu_split_huge_page")
+            throw ConfigError("\(field: "events") \(event): write SUBSYSTEM:NAME, e.g. kvmmmu:kvm_mmu_split_huge_page")
         }
         let located = TraceCounters.tracefs()
         guard let tracefs = located.path else {
@@ -72,7 +72,7 @@ public final class TraceCounters: @unchecked Sendable {
         for event in requested + explicit where !opened.contains(event) && !missing.contains(event) {
             guard let id = TraceCounters.id(of: event, tracefs: tracefs) else {
                 if explicit.contains(event) {
-                    throw ConfigError("--trace \(event): \(tracefs)/events has no such tracepoint (kvmlab info lists the MMU ones this kernel has)")
+                    throw ConfigError("\(field: "events") \(event): \(tracefs)/events has no such tracepoint (kvmlab info lists the MMU ones this kernel has)")
                 }
                 missing.append(event)
                 continue
@@ -80,7 +80,7 @@ public final class TraceCounters: @unchecked Sendable {
             let targets = scope == .process ? [(pid: Int32(0), cpu: Int32(-1))] : cpus.map { (pid: Int32(-1), cpu: Int32($0)) }
             var fds: [Int32] = []
             for target in targets {
-                let fd = ckvm_perf_tracepoint_open(id, target.pid, target.cpu, scope == .process ? 1 : 0)
+                let fd = host_perf_tracepoint_open(id, target.pid, target.cpu, scope == .process ? 1 : 0)
                 if fd < 0 {
                     failure = "perf_event_open(\(event)) failed: \(String(cString: strerror(errno)))"
                         + (errno == EACCES || errno == EPERM ? "; run as root or lower /proc/sys/kernel/perf_event_paranoid" : "")
@@ -161,7 +161,7 @@ public final class TraceCounters: @unchecked Sendable {
         let mmu = ((try? HostFiles.list(path + "/events/kvmmmu")) ?? []).map { "kvmmmu:" + $0 }.filter { id(of: $0, tracefs: path) != nil }
         let names = (mmu + (defaultEvents + faultEvents).filter { $0.hasPrefix("kvm:") && id(of: $0, tracefs: path) != nil }).sorted()
         let events = names.map { name -> Availability.Event in
-            let fd = ckvm_perf_tracepoint_open(id(of: name, tracefs: path)!, 0, -1, 1)
+            let fd = host_perf_tracepoint_open(id(of: name, tracefs: path)!, 0, -1, 1)
             if fd >= 0 { close(fd) }
             return Availability.Event(name: name, countable: fd >= 0)
         }

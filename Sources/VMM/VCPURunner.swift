@@ -1,4 +1,4 @@
-import CKVM
+import CHost
 import Dispatch
 import Glibc
 import Guests
@@ -75,7 +75,7 @@ public final class VCPURunner: @unchecked Sendable {
         // vCPU threads start with the kick signal unblocked, even if kvmlab
         // inherited a mask that blocks it (a parent may spawn it so).
         var mask = sigset_t()
-        ckvm_mask_without(VCPURunner.kickSignal, &mask)
+        host_mask_without(VCPURunner.kickSignal, &mask)
         for index in machine.vcpus.indices {
             let thread: JoinableThread
             do {

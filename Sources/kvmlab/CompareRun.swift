@@ -67,7 +67,7 @@ struct CompareRun {
         let result = try HostProcess.run(HostProcess.selfPath, arguments)
         let stderr = String(decoding: result.stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         if result.status == Exit.usage {
-            throw ConfigError("variant \(variant.name): " + stderr.replacingOccurrences(of: "kvmlab: error: ", with: ""))
+            throw ConfigError("variant \(variant.name): \(stderr.replacingOccurrences(of: "kvmlab: error: ", with: ""))")
         }
         guard let document = try? SavedDocument.decode(result.stdout), document.experiment != nil else {
             if result.status == Exit.interrupted { return nil }

@@ -43,6 +43,10 @@ struct DirtyLogCommand: ExperimentCommand {
     @Option(name: .customLong("wait"), help: "How threads wait between passes: sleep, or spin as dirty_log_perf_test's do (vCPUs for the next pass, the host for the vCPUs: their CPUs never idle).") var waiting: IterationGate.Waiting = .sleep
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "-v", "bytesPerVCPU": "-b", "iterations": "-i", "slots": "-x", "writePercent": "-w", "pin": "-c",
+                        "manualProtect": "manual protect (drop -g)", "initiallySet": "--initially-set", "clearChunk": "--clear-chunk", "ringEntries": "--ring"]
+
     func config() -> DirtyLogConfig {
         var config = DirtyLogConfig()
         config.vcpus = vcpus

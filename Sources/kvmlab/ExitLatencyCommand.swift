@@ -22,6 +22,9 @@ struct ExitLatencyCommand: ExperimentCommand {
     @Option(name: [.customShort("c"), .long], help: "Pin vCPU threads to these CPUs, round robin.") var pin: CPUListArgument?
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "--vcpus", "exits": "--exits", "pin": "-c"]
+
     func config() -> ExitLatencyConfig {
         var config = ExitLatencyConfig()
         config.vcpus = vcpus

@@ -43,6 +43,9 @@ struct JitterCommand: ExperimentCommand {
     @Option(parsing: .unconditional, help: "With a TCP victim: a second flow on this CPU, as a control.", transform: Bounded.int("--control-cpu", 0...4095)) var controlCpu: Int?
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "-v", "workingSet": "--working-set", "pin": "-c", "victim": "--victim", "hostProbeCPU": "--host-probe", "controlCPU": "--control-cpu"]
+
     func validate() throws {
         if let events, !HostFiles.canCreate(events) { throw ValidationError("cannot write \(events): its directory is missing or not writable") }
     }

@@ -33,6 +33,9 @@ struct MemslotCommand: ExperimentCommand {
     @Flag(help: "Disable KVM_X86_QUIRK_SLOT_ZAP_ALL (moving a slot then zaps only its pages).") var noZapAll = false
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["slots": "-s", "memory": "--memory", "seconds": "--seconds", "runs": "--runs", "tests": "--test"]
+
     static let defaultSlots = 4096
 
     func config() -> MemslotConfig {

@@ -67,6 +67,10 @@ struct MigrateCommand: ExperimentCommand {
     @Option(help: .hidden) var listenFd: Int32?
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "-v", "idleVCPUs": "--idle-vcpus", "bytesPerVCPU": "-b", "bandwidth": "--bandwidth", "clearChunk": "--clear-chunk",
+                        "ringEntries": "--ring-entries", "throttle": "--dirty-limit", "track": "--dirty-track", "pin": "-c", "destination": "--to", "listen": "--listen"]
+
     static func rate(_ text: String) throws -> Double? {
         if text == "unlimited" { return nil }
         return try Bounded.double("--dirty-rate", 1...100_000_000, unit: "pages/s")(text)
@@ -80,7 +84,7 @@ struct MigrateCommand: ExperimentCommand {
             throw ValidationError("--bandwidth \(bandwidth.bytes) bytes/s: from 1m (1 MiB/s: a 4 MiB frame must go out in seconds, not hours) to 1t")
         }
         if bytes.bytes > MigrateConfig.maxBytesPerVCPU { throw ValidationError("-b \(bytes.bytes): at most 1t per vCPU") }
-        if let to, (try? SocketAddress(parsing: to, flag: "--to"))?.port == 0 { throw ValidationError("--to \(to): port 0 is not a destination; give the port --listen printed") }
+        if let to, (try? SocketAddress(parsing: to, field: "destination"))?.port == 0 { throw ValidationError("--to \(to): port 0 is not a destination; give the port --listen printed") }
         if autoConverge && dirtyLimit != nil { throw ValidationError("--auto-converge and --dirty-limit are two throttles: give one") }
         if dirtyLimit != nil && dirtyTrack != .ring { throw ValidationError("--dirty-limit measures each vCPU from its dirty ring: add --dirty-track ring") }
     }
@@ -121,7 +125,7 @@ struct MigrateCommand: ExperimentCommand {
         config.pin = pin?.cpus ?? []
         if autoConverge { config.throttle = .autoConverge(initial: throttleInitial / 100, step: throttleStep / 100) }
         if let dirtyLimit { config.throttle = .dirtyLimit(pagesPerSecond: dirtyLimit) }
-        config.destination = try to.map { try SocketAddress(parsing: $0, flag: "--to") }
+        config.destination = try to.map { try SocketAddress(parsing: $0, field: "destination") }
         return config
     }
 
@@ -157,7 +161,7 @@ struct MigrateCommand: ExperimentCommand {
         if let listenFd {
             listener = listenFd
         } else {
-            let address = try SocketAddress(parsing: listen!, flag: "--listen")
+            let address = try SocketAddress(parsing: listen!, field: "listen")
             let (fd, port) = try StreamSocket.listen(on: address)
             listener = fd
             if !output.quiet { Exit.error("kvmlab: migrate: listening on \(address.host):\(port)") }

@@ -16,6 +16,9 @@ struct OutputOptions: ParsableArguments {
     var traceScope: TraceCounters.Scope = .process
     @Flag(help: "Count no kernel tracepoints.") var noTrace = false
 
+    /// The flags that set the tracepoint counters' configuration fields.
+    static let flags = ["events": "--trace"]
+
     func validate() throws {
         Progress.shared.enable(quiet: quiet)
         // Opened while parsing, before any vCPU thread exists: process-scope
@@ -25,7 +28,7 @@ struct OutputOptions: ParsableArguments {
                 let counters = try TraceCounters(events: TraceCounters.defaultEvents, scope: traceScope, explicit: traceEvents)
                 TraceCounters.current.withLock { $0 = counters }
             } catch {
-                throw ValidationError(error.description)
+                throw ValidationError(error.text { OutputOptions.flags[$0] })
             }
         } else if !traceEvents.isEmpty {
             throw ValidationError("--trace and --no-trace contradict each other")

@@ -29,6 +29,9 @@ struct PopulateCommand: ExperimentCommand {
     @Option(help: "A mode to run (repeatable): \(PopulateMode.allCases.map(\.rawValue).joined(separator: ", ")). Default: all.") var mode: [PopulateMode] = []
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "-v", "bytesPerVCPU": "-b", "modes": "--mode"]
+
     func config() -> PopulateConfig {
         var config = PopulateConfig()
         config.vcpus = vcpus

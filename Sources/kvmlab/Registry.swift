@@ -10,6 +10,10 @@ protocol ExperimentCommand: ParsableCommand {
     associatedtype Scenario: Scenarios.Scenario
     associatedtype Report: ExperimentReport where Report.Result == Scenario.Result
     var output: OutputOptions { get }
+    /// The flag (or words) that sets each configuration field the scenario's
+    /// errors may name: the library speaks of its fields, the command line
+    /// of its flags.
+    static var flags: [String: String] { get }
     /// The configuration the flags describe.
     func config() throws -> Scenario.Config
 }
@@ -21,6 +25,9 @@ extension ExperimentCommand {
     func measure() throws -> Scenario.Result { try Scenario.run(config()) }
 
     func run() throws { try Output.experiment(try measure(), report: Report.self, options: output) }
+
+    /// A configuration error in this command's terms: each field by its flag.
+    static func usage(_ error: ConfigError) -> String { error.text { flags[$0] ?? OutputOptions.flags[$0] } }
 }
 
 /// The one list that links each experiment to its command. The subcommand

@@ -30,6 +30,9 @@ struct RootReloadCommand: ExperimentCommand {
     @Option(name: .customShort("c"), help: "Pin vCPUs (the toggler first) to these CPUs, then optionally the main thread.") var pin: CPUListArgument?
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["dirtiers": "--dirtiers", "workingSet": "--working-set", "duration": "--duration", "pin": "-c", "vcpus": "--dirtiers (plus the toggler)"]
+
     func config() -> RootReloadConfig {
         var config = RootReloadConfig()
         config.dirtiers = dirtiers

@@ -39,6 +39,9 @@ struct RunCommand: ExperimentCommand {
     @Flag(help: "An in-kernel interrupt controller (KVM_CREATE_IRQCHIP): HLT at CPL0 blocks in KVM instead of ending the vCPU.") var irqchip = false
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "--vcpus", "memory": "--memory", "guest": "--guest", "pin": "-c", "writePercent": "--write-percent"]
+
     func validate() throws {
         guard memory.bytes >= 4096 else { throw ValidationError("--memory must be at least 4k") }
         if image == nil && GuestImage.builtin(guest) == nil {

@@ -37,6 +37,10 @@ struct TeardownCommand: ExperimentCommand {
     @Option(parsing: .unconditional, help: "With a TCP victim: a second flow on this CPU, as a control.", transform: Bounded.int("--control-cpu", 0...4095)) var controlCpu: Int?
     @OptionGroup var output: OutputOptions
 
+    /// The flag that sets each configuration field its errors name.
+    static let flags = ["vcpus": "-v", "memory": "--memory", "orders": "--order", "thresholdMicros": "--threshold", "baselineSeconds": "--baseline",
+                        "cpu": "--cpu", "victim": "--victim", "controlCPU": "--control-cpu"]
+
     func config() -> TeardownConfig {
         var config = TeardownConfig()
         config.vcpus = vcpus

@@ -29,7 +29,8 @@ Interrupts.shared.install()
 do {
     try command.run()
 } catch let error as ConfigError {
-    Exit.fail(error.description, status: Exit.usage)
+    // An experiment names the fields by its flags; other commands' errors are already in CLI terms.
+    Exit.fail((command as? any ExperimentCommand).map { type(of: $0).usage(error) } ?? error.description, status: Exit.usage)
 } catch let error as HostLacks {
     Exit.fail(error.description, status: Exit.usage)
 } catch let error as ValidationError {

@@ -1,3 +1,4 @@
+import CHost
 import CKVM
 import Glibc
 import Synchronization
@@ -20,7 +21,7 @@ import Testing
         let tid = Atomic<Int32>(0)
         let got = Atomic<Int>(-2)
         let thread = try JoinableThread {
-            tid.store(ckvm_gettid(), ordering: .releasing)
+            tid.store(host_gettid(), ordering: .releasing)
             got.store(gate.wait(after: 0) ?? -1, ordering: .releasing)
         }
         while tid.load(ordering: .acquiring) == 0 { sched_yield() }

@@ -85,26 +85,26 @@ public struct MigrateConfig: Sendable {
     public func validate() throws(ConfigError) {
         guard MigrateConfig.vcpuLimit.contains(vcpus) else { throw ConfigError.vcpus(vcpus, MigrateConfig.vcpuLimit) }
         guard MigrateConfig.idleVCPULimit.contains(idleVCPUs) else {
-            throw ConfigError("idle vCPUs must be between \(MigrateConfig.idleVCPULimit.lowerBound) and \(MigrateConfig.idleVCPULimit.upperBound), not \(idleVCPUs)")
+            throw ConfigError("\(field: "idleVCPUs") must be between \(MigrateConfig.idleVCPULimit.lowerBound) and \(MigrateConfig.idleVCPULimit.upperBound), not \(idleVCPUs)")
         }
         guard bytesPerVCPU <= MigrateConfig.maxBytesPerVCPU else {
-            throw ConfigError("memory per vCPU \(Sizes.format(bytesPerVCPU)) exceeds \(Sizes.format(MigrateConfig.maxBytesPerVCPU))")
+            throw ConfigError("\(field: "bytesPerVCPU") \(Sizes.format(bytesPerVCPU)) exceeds \(Sizes.format(MigrateConfig.maxBytesPerVCPU))")
         }
         if let bandwidth, !(bandwidth >= 1 && bandwidth <= MigrateConfig.maxBandwidth) {
-            throw ConfigError("bandwidth \(bandwidth) bytes/s is outside 1 byte/s to \(Sizes.format(UInt64(MigrateConfig.maxBandwidth)))/s")
+            throw ConfigError("\(field: "bandwidth") \(bandwidth) bytes/s is outside 1 byte/s to \(Sizes.format(UInt64(MigrateConfig.maxBandwidth)))/s")
         }
         let page = backing.pageSize
         guard bytesPerVCPU >= page, bytesPerVCPU % page == 0 else {
-            throw ConfigError("-b \(Sizes.format(bytesPerVCPU)) must be a whole number of \(Sizes.format(page)) pages for \(backing.rawValue)")
+            throw ConfigError("\(field: "bytesPerVCPU") \(Sizes.format(bytesPerVCPU)) must be a whole number of \(Sizes.format(page)) pages for \(backing.rawValue)")
         }
         guard clearChunk >= 64, clearChunk % 64 == 0, clearChunk <= 1 << 20 else {
-            throw ConfigError("--clear-chunk \(clearChunk): KVM_CLEAR_DIRTY_LOG takes multiples of 64 pages (64 to 1048576)")
+            throw ConfigError("\(field: "clearChunk") \(clearChunk): KVM_CLEAR_DIRTY_LOG takes multiples of 64 pages (64 to 1048576)")
         }
         if case .dirtyLimit = throttle, track != .ring {
-            throw ConfigError("--dirty-limit measures each vCPU's dirty rate from its dirty ring: give --dirty-track ring")
+            throw ConfigError("\(field: "throttle") dirty-limit needs \(field: "track") ring: it measures each vCPU's dirty rate from its dirty ring")
         }
         guard ringEntries >= 512, ringEntries <= 65536, ringEntries & (ringEntries - 1) == 0 else {
-            throw ConfigError("--ring-entries \(ringEntries): a power of two from 512 to 65536")
+            throw ConfigError("\(field: "ringEntries") \(ringEntries): a power of two from 512 to 65536")
         }
     }
 }

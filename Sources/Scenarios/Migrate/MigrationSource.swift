@@ -52,7 +52,7 @@ final class MigrationSource {
 
     init(_ config: MigrateConfig) throws {
         try PinPlan.checkCPUs(config.pin)
-        try Resources.requireRAM(config.testMemory, for: "guest memory of \(config.vcpus) dirtying vCPUs", fix: "lower -v or -b")
+        try Resources.requireRAM(config.testMemory, for: "guest memory of \(config.vcpus) dirtying vCPUs", fix: "lower \(field: "vcpus") or \(field: "bytesPerVCPU")")
         var machineConfig = MachineConfig(vcpus: config.totalVCPUs, testMemory: config.testMemory, backing: config.backing)
         switch config.track {
         case .bitmap: break
@@ -61,7 +61,7 @@ final class MigrationSource {
             let limits = try KVMDevice().dirtyRingLimits
             guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING is 0): use --dirty-track bitmap or manual") }
             guard config.ringEntries <= limits.maxEntries else {
-                throw ConfigError("--ring-entries \(config.ringEntries) exceeds this host's KVM_CAP_DIRTY_LOG_RING (\(limits.maxEntries) entries)")
+                throw ConfigError("\(field: "ringEntries") \(config.ringEntries) exceeds this host's KVM_CAP_DIRTY_LOG_RING (\(limits.maxEntries) entries)")
             }
             machineConfig.dirtyRingEntries = config.ringEntries
         }
