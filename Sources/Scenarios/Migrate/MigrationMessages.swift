@@ -1,4 +1,3 @@
-import CKVM
 import KVM
 import VMM
 
@@ -16,10 +15,7 @@ struct MigrationHello: Equatable {
     var bootID: String
     var structSizes: [UInt64]
 
-    static var localStructSizes: [UInt64] {
-        [MemoryLayout<kvm_regs>.size, MemoryLayout<kvm_sregs>.size, MemoryLayout<kvm_fpu>.size, MemoryLayout<kvm_xcrs>.size,
-         MemoryLayout<kvm_vcpu_events>.size, MemoryLayout<kvm_debugregs>.size].map { UInt64($0) }
-    }
+    static var localStructSizes: [UInt64] { VCPUState.structSizes }
 
     func encode() -> [UInt8] {
         var writer = WireWriter()
@@ -95,20 +91,7 @@ struct SwitchoverState {
         writer.u64(stopUnixNanos)
         writer.u64(stopMonotonicNanos)
         writer.u64(UInt64(vcpus.count))
-        for state in vcpus {
-            writer.value(state.regs)
-            writer.value(state.sregs)
-            writer.value(state.fpu)
-            writer.value(state.xcrs)
-            writer.value(state.events)
-            writer.value(state.debugregs)
-            writer.blob(state.xsave)
-            writer.u64(UInt64(state.msrs.count))
-            for msr in state.msrs {
-                writer.u32(msr.index)
-                writer.u64(msr.value)
-            }
-        }
+        for state in vcpus { state.encode(into: &writer) }
         return writer.bytes
     }
 
@@ -121,20 +104,7 @@ struct SwitchoverState {
         let count = try reader.count(max: 512, of: "vCPU states")
         guard count == expected else { throw MigrationWireError("\(count) vCPU states for a VM of \(expected) vCPUs") }
         var states: [VCPUState] = []
-        for _ in 0..<count {
-            let regs = try reader.value(kvm_regs.self, zero: kvm_regs())
-            let sregs = try reader.value(kvm_sregs.self, zero: kvm_sregs())
-            let fpu = try reader.value(kvm_fpu.self, zero: kvm_fpu())
-            let xcrs = try reader.value(kvm_xcrs.self, zero: kvm_xcrs())
-            let events = try reader.value(kvm_vcpu_events.self, zero: kvm_vcpu_events())
-            let debugregs = try reader.value(kvm_debugregs.self, zero: kvm_debugregs())
-            let xsave = try reader.blob(max: 1 << 20, of: "XSAVE state")
-            guard xsave.count >= MemoryLayout<kvm_xsave>.size else { throw MigrationWireError("an XSAVE area of \(xsave.count) bytes (at least \(MemoryLayout<kvm_xsave>.size))") }
-            let msrCount = try reader.count(max: 4096, of: "MSRs")
-            var msrs: [VCPUState.MSR] = []
-            for _ in 0..<msrCount { msrs.append(VCPUState.MSR(index: try reader.u32(), value: try reader.u64())) }
-            states.append(VCPUState(regs: regs, sregs: sregs, fpu: fpu, xsave: xsave, xcrs: xcrs, msrs: msrs, events: events, debugregs: debugregs))
-        }
+        for _ in 0..<count { states.append(try VCPUState.decode(from: &reader)) }
         return SwitchoverState(vcpus: states, tscOffset: offset, stopGuestTSC: stopTSC, stopUnixNanos: unix, stopMonotonicNanos: monotonic)
     }
 }
