@@ -12,44 +12,53 @@ public enum CompareReport {
         }
         if let order { out += "order: \(order)\n" }
         out += "statistics: \(comparison.method)\n"
-        let hosts = comparison.variants.compactMap(\.host)
-        if hosts.count == comparison.variants.count {
-            var table = Table(title: "\nHosts", headers: [""] + comparison.variants.map(\.name))
-            table.alignNumbers = false
-            table.add(["kernel"] + hosts.map(\.kernel))
-            table.add(["cpu"] + hosts.map { "\($0.cpu) (\($0.onlineCPUs))" })
-            table.add(["kvm module"] + hosts.map { $0.kvmModule ?? "none" })
-            table.add(["mmu"] + hosts.map(\.mmuMode))
-            table.add(["thp"] + hosts.map { $0.thpMode ?? "-" })
-            out += table.render()
-        }
+        out += hostTable(comparison)
         if !comparison.hostDifferences.isEmpty {
             out += "\nHosts differ (these change results):\n" + comparison.hostDifferences.map { "  \($0)\n" }.joined()
         }
         if !comparison.configDifferences.isEmpty {
             out += "\nSettings that differ between the sides:\n" + comparison.configDifferences.map { "  \($0)\n" }.joined()
         }
-        for variant in comparison.variants.dropFirst() {
-            let rows = comparison.metrics.filter { $0.variant == variant.name }
-            let base = rows.first?.baseline ?? comparison.variants[0].name
-            let summary = comparison.tables.first { $0.variant == variant.name }
-            var table = Table(title: "\n\(variant.name) against \(base): medians over rounds; \(summary?.metricsTested ?? 0) metrics tested together",
-                              headers: ["metric", base, variant.name, "\(variant.name)/\(base)", "interval", "p (Holm)", "verdict"])
-            for row in rows {
-                table.add([row.key, value(row.aMedian, row.unit), value(row.bMedian, row.unit),
-                           row.ratio.map { Format.fixed($0, 3) } ?? "-",
-                           row.low.map { "\(Format.fixed($0, 3))–\(Format.fixed(row.high ?? $0, 3))" } ?? "-",
-                           row.adjustedP.map { pValue($0) } ?? "-",
-                           row.verdict])
-            }
-            if let note = summary?.note { out += "\n" + note + "\n" }
-            out += table.render()
-            let stats = comparison.stats.filter { $0.variant == variant.name }
-            if !stats.isEmpty {
-                var statsTable = Table(title: "\nKVM stats and kernel tracepoints per phase (medians of each phase's delta)", headers: ["phase", "stat", base, variant.name])
-                for row in stats { statsTable.add([row.phase, row.stat, Format.fixed(row.a, 0), Format.fixed(row.b, 0)]) }
-                out += statsTable.render()
-            }
+        for variant in comparison.variants.dropFirst() { out += verdictTables(comparison, variant: variant.name) }
+        return out
+    }
+
+    /// Each side's host, when every side recorded one.
+    static func hostTable(_ comparison: Comparison) -> String {
+        let hosts = comparison.variants.compactMap(\.host)
+        guard hosts.count == comparison.variants.count else { return "" }
+        var table = Table(title: "\nHosts", headers: [""] + comparison.variants.map(\.name))
+        table.alignNumbers = false
+        table.add(["kernel"] + hosts.map(\.kernel))
+        table.add(["cpu"] + hosts.map { "\($0.cpu) (\($0.onlineCPUs))" })
+        table.add(["kvm module"] + hosts.map { $0.kvmModule ?? "none" })
+        table.add(["mmu"] + hosts.map(\.mmuMode))
+        table.add(["thp"] + hosts.map { $0.thpMode ?? "-" })
+        return table.render()
+    }
+
+    /// One variant against its baseline: the metrics with their verdicts,
+    /// then the KVM stats and tracepoints per phase.
+    static func verdictTables(_ comparison: Comparison, variant: String) -> String {
+        let rows = comparison.metrics.filter { $0.variant == variant }
+        let base = rows.first?.baseline ?? comparison.variants[0].name
+        let summary = comparison.tables.first { $0.variant == variant }
+        var table = Table(title: "\n\(variant) against \(base): medians over rounds; \(summary?.metricsTested ?? 0) metrics tested together",
+                          headers: ["metric", base, variant, "\(variant)/\(base)", "interval", "p (Holm)", "verdict"])
+        for row in rows {
+            table.add([row.key, value(row.aMedian, row.unit), value(row.bMedian, row.unit),
+                       row.ratio.map { Format.fixed($0, 3) } ?? "-",
+                       row.low.map { "\(Format.fixed($0, 3))–\(Format.fixed(row.high ?? $0, 3))" } ?? "-",
+                       row.adjustedP.map { pValue($0) } ?? "-",
+                       row.verdict])
+        }
+        var out = summary?.note.map { "\n" + $0 + "\n" } ?? ""
+        out += table.render()
+        let stats = comparison.stats.filter { $0.variant == variant }
+        if !stats.isEmpty {
+            var statsTable = Table(title: "\nKVM stats and kernel tracepoints per phase (medians of each phase's delta)", headers: ["phase", "stat", base, variant])
+            for row in stats { statsTable.add([row.phase, row.stat, Format.fixed(row.a, 0), Format.fixed(row.b, 0)]) }
+            out += statsTable.render()
         }
         return out
     }

@@ -50,13 +50,15 @@ public enum JitterPlot {
         return "#" + [r, g, b].map { String($0, radix: 16).leftPadded(2) }.joined()
     }
 
+    /// One row per vCPU group (and the host probe), one cell per time slice
+    /// coloured by its worst stall, the memslot operations as ticks above.
     static func drawTimeline(_ svg: inout SVG, _ frame: Charts.Frame, _ result: JitterResult, _ analysis: JitterAnalysis) {
         let rows = rows(result)
         Charts.frame(&svg, frame, title: "stalls over time: each cell the worst stall among its vCPUs in that slice (colour, log µs); red ticks: memslot operations per slice")
         let left = frame.x + 110, right = frame.x + frame.w - 20, top = frame.y + 60
         let span = max(analysis.time(result.phases.last!.endTSC), 1e-9)
         let binWidth = (right - left) / Double(bins)
-        func bin(_ tsc: UInt64) -> Int { max(0, min(bins - 1, Int(analysis.time(tsc) / span * Double(bins)))) }
+        let bin = { (tsc: UInt64) in max(0, min(bins - 1, Int(analysis.time(tsc) / span * Double(bins)))) }
         if let churn = result.churn {
             let x = left + analysis.time(churn.startTSC) / span * (right - left)
             svg.rect(x, top - 26, right - x, Double(rows.count) * 18 + 26, fill: "#fff4e0")
@@ -75,28 +77,38 @@ public enum JitterPlot {
         for (row, entry) in rows.enumerated() {
             let y = top + Double(row) * 18
             svg.text(left - 6, y + 13, entry.label, size: 10, anchor: "end")
-            var worst = [UInt64](repeating: 0, count: bins)
-            for phase in result.phases {
-                for stall in entry.vcpus.lowerBound < 0 ? phase.hostStalls : phase.stalls where entry.vcpus.contains(stall.vcpu) {
-                    let cell = bin(stall.endTSC)
-                    worst[cell] = max(worst[cell], stall.cycles)
-                }
-            }
-            for (index, cycles) in worst.enumerated() where cycles > 0 {
+            for (index, cycles) in worstPerSlice(result, vcpus: entry.vcpus, bin: bin).enumerated() where cycles > 0 {
                 svg.rect(left + Double(index) * binWidth, y + 2, max(binWidth, 0.5), 14,
                          fill: colour(analysis.seconds(cycles) * 1e6, threshold: result.config.thresholdMicros, top: topMicros))
             }
         }
-        let axisY = top + Double(rows.count) * 18 + 4
+        drawTimeAxis(&svg, y: top + Double(rows.count) * 18 + 4, left: left, right: right, span: span,
+                     threshold: result.config.thresholdMicros, topMicros: topMicros)
+    }
+
+    /// The longest stall of `vcpus` (the host probe's for -1) in each slice.
+    static func worstPerSlice(_ result: JitterResult, vcpus: ClosedRange<Int>, bin: (UInt64) -> Int) -> [UInt64] {
+        var worst = [UInt64](repeating: 0, count: bins)
+        for phase in result.phases {
+            for stall in vcpus.lowerBound < 0 ? phase.hostStalls : phase.stalls where vcpus.contains(stall.vcpu) {
+                let cell = bin(stall.endTSC)
+                worst[cell] = max(worst[cell], stall.cycles)
+            }
+        }
+        return worst
+    }
+
+    /// Seconds along the bottom, and the colour key at its right.
+    static func drawTimeAxis(_ svg: inout SVG, y axisY: Double, left: Double, right: Double, span: Double, threshold: Double, topMicros: Double) {
         let scale = Charts.Scale(low: 0, high: span, log: false, from: left, to: right)
         svg.line(left, axisY, right, axisY, stroke: "#666")
         for tick in Charts.ticks(low: 0, high: span, log: false) {
             svg.line(scale.map(tick), axisY, scale.map(tick), axisY + 4, stroke: "#666")
             svg.text(scale.map(tick), axisY + 16, "\(Format.fixed(tick, tick == tick.rounded() ? 0 : 1)) s", size: 10, anchor: "middle")
         }
-        for (index, micros) in [result.config.thresholdMicros, sqrt(result.config.thresholdMicros * topMicros), topMicros].enumerated() {
+        for (index, micros) in [threshold, sqrt(threshold * topMicros), topMicros].enumerated() {
             let x = right - 260 + Double(index) * 90
-            svg.rect(x, axisY + 24, 12, 12, fill: colour(micros, threshold: result.config.thresholdMicros, top: topMicros))
+            svg.rect(x, axisY + 24, 12, 12, fill: colour(micros, threshold: threshold, top: topMicros))
             svg.text(x + 16, axisY + 34, "≤ \(Charts.formatValue(micros / 1e6, unit: .seconds))", size: 10)
         }
     }

@@ -16,6 +16,25 @@ public enum JitterReport: ExperimentReport {
             ("tsc", "\(summary.tscKHz) kHz (\(summary.tscSource)), guest/host offset ±\(Format.micros(summary.offsetUncertaintySeconds)) µs"),
             ("main thread", summary.realtime),
         ])
+        out += stallTable(summary) + gapTable(summary)
+        for phase in summary.phases where !phase.ioctlSeconds.isEmpty {
+            var ioctls = Table(title: "\nHost memslot ioctls during \(phase.name) (µs)", headers: ["op", "count", "p50", "p90", "p99", "max"])
+            for (kind, p) in phase.ioctlSeconds.sorted(by: { $0.key < $1.key }) {
+                ioctls.add([kind, "\(p.count)", Format.micros(p.p50), Format.micros(p.p90), Format.micros(p.p99), Format.micros(p.max)])
+            }
+            out += ioctls.render()
+        }
+        let keys = ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_taken", "exits"]
+        out += statsTable("\nKVM stats per phase", keys: keys, columns: summary.phases.map { ($0.name, $0.stats) })
+        out += VictimReport.flowTable([("jitter", result.flows)])
+        if let note = result.victimNote { out += "\n\(note)\n" }
+        if summary.lostStalls > 0 { out += "\n\(summary.lostStalls) stalls were overwritten in the guests' rings before the host read them\n" }
+        out += ExperimentFooter.text(result.experiment)
+        return out
+    }
+
+    /// Stalls per phase, with the host probe's beside them.
+    static func stallTable(_ summary: JitterSummary) -> String {
         var stalls = Table(title: "\nStalls above the threshold, all vCPUs (µs)",
                            headers: ["phase", "stalls", "p50", "p90", "p99", "p99.9", "max", "rounds/s", "stalls/round", "worst vCPU"])
         for phase in summary.phases {
@@ -31,30 +50,21 @@ public enum JitterReport: ExperimentReport {
                            + ["", phase.hostStallsPerRound.map { Format.fixed($0, 2) } ?? "-", ""])
             }
         }
-        out += stalls.render()
+        return stalls.render()
+    }
+
+    /// Every gap between probe loops per phase, and the probe's floor.
+    static func gapTable(_ summary: JitterSummary) -> String {
         var gaps = Table(title: "\nEvery gap between probe loops, all vCPUs (µs; log2-bucket upper bounds below the threshold, exact above)",
                          headers: ["phase", "loops", "p50", "p90", "p99", "p99.9", "max", "mean"])
         for phase in summary.phases {
             let p = phase.gapSeconds
             gaps.add([phase.name, "\(phase.loops)"] + [p?.p50, p?.p90, p?.p99, p?.p999, p?.max, p?.mean].map { $0.map(micros3) ?? "-" })
         }
-        out += gaps.render()
+        var out = gaps.render()
         if let baseline = summary.phases.first, let cycles = baseline.medianGapCycles {
             out += "probe floor: median gap ≤ \(Int(cycles)) cycles in the baseline (one rdtsc, one store, one page touch, bookkeeping)\n"
         }
-        for phase in summary.phases where !phase.ioctlSeconds.isEmpty {
-            var ioctls = Table(title: "\nHost memslot ioctls during \(phase.name) (µs)", headers: ["op", "count", "p50", "p90", "p99", "max"])
-            for (kind, p) in phase.ioctlSeconds.sorted(by: { $0.key < $1.key }) {
-                ioctls.add([kind, "\(p.count)", Format.micros(p.p50), Format.micros(p.p90), Format.micros(p.p99), Format.micros(p.max)])
-            }
-            out += ioctls.render()
-        }
-        let keys = ["mmu_shadow_zapped", "remote_tlb_flush", "mmu_cache_miss", "pages_4k", "pf_fixed", "pf_taken", "exits"]
-        out += statsTable("\nKVM stats per phase", keys: keys, columns: summary.phases.map { ($0.name, $0.stats) })
-        out += VictimReport.flowTable([("jitter", result.flows)])
-        if let note = result.victimNote { out += "\n\(note)\n" }
-        if summary.lostStalls > 0 { out += "\n\(summary.lostStalls) stalls were overwritten in the guests' rings before the host read them\n" }
-        out += ExperimentFooter.text(result.experiment)
         return out
     }
 

@@ -292,46 +292,8 @@ final class JitterRun {
 extension JitterResult: ExperimentResult {
     public var experiment: Experiment {
         let analysis = JitterAnalysis(self)
-        var metrics: [Metric] = []
-        for phase in phases {
-            let labels = ["phase": phase.name]
-            let stalls = phase.stalls.map { analysis.seconds($0.cycles) }
-            let distribution = Distribution(samples: stalls)
-            metrics += [
-                Metric("stall_seconds", "vCPU stalls above the threshold, all vCPUs (value: median)", unit: .seconds, better: .lower,
-                       labels: labels, distribution: distribution),
-                Metric("stall_p99_seconds", "99th percentile vCPU stall", unit: .seconds, better: .lower, labels: labels, value: distribution.percentiles?.p99 ?? 0),
-                Metric("stall_max_seconds", "Longest vCPU stall", unit: .seconds, better: .lower, labels: labels, value: distribution.percentiles?.max ?? 0),
-                Metric("stalls", "vCPU stalls above the threshold", unit: .count, better: .lower, labels: labels, value: Double(stalls.count)),
-                Metric("gap_seconds", "Every gap between probe loops (log2 buckets below the threshold, exact above; value: median)",
-                       unit: .seconds, better: .lower, labels: labels, distribution: analysis.gapDistribution(phase)),
-            ]
-            if config.hostProbeCPU != nil {
-                let host = Distribution(samples: phase.hostStalls.map { analysis.seconds($0.cycles) })
-                metrics += [
-                    Metric("host_stall_seconds", "Gaps of a host thread pinned beside the vCPUs (value: median)", unit: .seconds, better: .lower,
-                           labels: labels, distribution: host),
-                    Metric("host_stalls", "Host probe gaps above the threshold", unit: .count, better: .lower, labels: labels, value: Double(host.count)),
-                ]
-                if phase.rounds > 0 {
-                    let attributed = phase.hostStalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
-                    metrics.append(Metric("host_stalls_per_round", "Host probe gaps attributed to an operation, per round", unit: .ratio,
-                                          better: .lower, labels: labels, value: Double(attributed) / Double(phase.rounds)))
-                }
-            }
-            if phase.rounds > 0 {
-                let seconds = analysis.seconds(phase.endTSC &- phase.startTSC)
-                let attributed = phase.stalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
-                metrics.append(Metric("rounds_per_second", "Operation rounds achieved per second", unit: .perSecond, better: .neither,
-                                      labels: labels, value: Double(phase.rounds) / max(seconds, 1e-9)))
-                metrics.append(Metric("stalls_per_round", "Stalls attributed to an operation, per round", unit: .ratio, better: .lower,
-                                      labels: labels, value: Double(attributed) / Double(phase.rounds)))
-                for (kind, ops) in Dictionary(grouping: phase.ops, by: \.kind).sorted(by: { $0.key < $1.key }) {
-                    metrics.append(Metric("ioctl_seconds", "Host memslot ioctl latency (value: median)", unit: .seconds, better: .lower,
-                                          labels: ["phase": phase.name, "op": kind],
-                                          distribution: Distribution(samples: ops.map { analysis.seconds($0.endTSC &- $0.startTSC) })))
-                }
-            }
+        var metrics = phases.flatMap { phase in
+            stallMetrics(phase, analysis) + (config.hostProbeCPU != nil ? hostMetrics(phase, analysis) : []) + (phase.rounds > 0 ? churnMetrics(phase, analysis) : [])
         }
         let checks = [
             CheckRecord("probe loops equal log2 bucket counts", passed: finalLoops == finalBucketSums,
@@ -348,5 +310,54 @@ extension JitterResult: ExperimentResult {
             "host_probe_cpu": config.hostProbeCPU.map(String.init) ?? "none", "victim": config.victim.rawValue,
         ], metrics: metrics, phases: phases.map { PhaseRecord(name: $0.name, seconds: analysis.seconds($0.endTSC &- $0.startTSC), stats: $0.stats, tracepoints: $0.tracepoints) },
            checks: checks, problems: problems, interrupted: interrupted)
+    }
+
+    /// The vCPUs' stalls and the probe's gaps in one phase.
+    private func stallMetrics(_ phase: JitterPhase, _ analysis: JitterAnalysis) -> [Metric] {
+        let labels = ["phase": phase.name]
+        let distribution = Distribution(samples: phase.stalls.map { analysis.seconds($0.cycles) })
+        return [
+            Metric("stall_seconds", "vCPU stalls above the threshold, all vCPUs (value: median)", unit: .seconds, better: .lower,
+                   labels: labels, distribution: distribution),
+            Metric("stall_p99_seconds", "99th percentile vCPU stall", unit: .seconds, better: .lower, labels: labels, value: distribution.percentiles?.p99 ?? 0),
+            Metric("stall_max_seconds", "Longest vCPU stall", unit: .seconds, better: .lower, labels: labels, value: distribution.percentiles?.max ?? 0),
+            Metric("stalls", "vCPU stalls above the threshold", unit: .count, better: .lower, labels: labels, value: Double(phase.stalls.count)),
+            Metric("gap_seconds", "Every gap between probe loops (log2 buckets below the threshold, exact above; value: median)",
+                   unit: .seconds, better: .lower, labels: labels, distribution: analysis.gapDistribution(phase)),
+        ]
+    }
+
+    /// The host probe's gaps in one phase, and those an operation explains.
+    private func hostMetrics(_ phase: JitterPhase, _ analysis: JitterAnalysis) -> [Metric] {
+        let labels = ["phase": phase.name]
+        let host = Distribution(samples: phase.hostStalls.map { analysis.seconds($0.cycles) })
+        var metrics = [
+            Metric("host_stall_seconds", "Gaps of a host thread pinned beside the vCPUs (value: median)", unit: .seconds, better: .lower,
+                   labels: labels, distribution: host),
+            Metric("host_stalls", "Host probe gaps above the threshold", unit: .count, better: .lower, labels: labels, value: Double(host.count)),
+        ]
+        if phase.rounds > 0 {
+            let attributed = phase.hostStalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
+            metrics.append(Metric("host_stalls_per_round", "Host probe gaps attributed to an operation, per round", unit: .ratio,
+                                  better: .lower, labels: labels, value: Double(attributed) / Double(phase.rounds)))
+        }
+        return metrics
+    }
+
+    /// A churning phase: rounds, stalls per round and each ioctl's latency.
+    private func churnMetrics(_ phase: JitterPhase, _ analysis: JitterAnalysis) -> [Metric] {
+        let labels = ["phase": phase.name]
+        let seconds = analysis.seconds(phase.endTSC &- phase.startTSC)
+        let attributed = phase.stalls.filter { analysis.attribute($0, ops: phase.ops) != nil }.count
+        return [
+            Metric("rounds_per_second", "Operation rounds achieved per second", unit: .perSecond, better: .neither,
+                   labels: labels, value: Double(phase.rounds) / max(seconds, 1e-9)),
+            Metric("stalls_per_round", "Stalls attributed to an operation, per round", unit: .ratio, better: .lower,
+                   labels: labels, value: Double(attributed) / Double(phase.rounds)),
+        ] + Dictionary(grouping: phase.ops, by: \.kind).sorted(by: { $0.key < $1.key }).map { kind, ops in
+            Metric("ioctl_seconds", "Host memslot ioctl latency (value: median)", unit: .seconds, better: .lower,
+                   labels: ["phase": phase.name, "op": kind],
+                   distribution: Distribution(samples: ops.map { analysis.seconds($0.endTSC &- $0.startTSC) }))
+        }
     }
 }

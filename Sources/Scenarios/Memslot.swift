@@ -120,7 +120,7 @@ public enum MemslotScenario: Scenario {
         guard !config.tests.isEmpty else { throw ConfigError("\(field: "tests") needs at least one experiment") }
         for test in [MemslotTest.moveActive, .moveInactive] where config.tests.contains(test) {
             let slots = slotCount(for: test, config: config, maxSlots: maxSlots)
-            let last = config.memory - Machine.slotSize(MachineConfig(testMemory: config.memory, slots: slots)) * UInt64(slots - 1)
+            let last = Machine.lastSlotSize(MachineConfig(testMemory: config.memory, slots: slots))
             let needed = test == .moveActive ? movePages / 2 : 1
             guard last / GuestLayout.pageSize >= needed, config.memory / GuestLayout.pageSize >= movePages + last / GuestLayout.pageSize else {
                 throw ConfigError("\(test.rawValue): \(slots) slots leave the last slot \(last / 4096) pages of \(Sizes.format(config.memory)); it needs \(needed) with \(movePages) pages below it: lower \(field: "slots") or raise \(field: "memory")")

@@ -194,12 +194,11 @@ final class MemslotRun {
     /// pages and never across a slot boundary (as if each slot had its own
     /// mapping, like the selftest's).
     private func unmap(from first: UInt64, count: UInt64, chunk: UInt64) -> Bool {
-        let slotPages = Machine.slotSize(machine.config) / GuestLayout.pageSize
-        let lastSlotStart = slotPages * UInt64(machine.testSlots.count - 1)
+        let slotEnds = machine.testSlots.map { ($0.guestPhysicalAddress - GuestLayout.testMemoryBase + $0.size) / GuestLayout.pageSize }
         var page = first
         let end = first + count
         while page < end {
-            let slotEnd = page >= lastSlotStart ? pages : (page / slotPages + 1) * slotPages
+            let slotEnd = slotEnds.first { $0 > page } ?? pages
             let length = min(chunk, end - page, slotEnd - page)
             let clock = Stopwatch()
             do {

@@ -24,43 +24,53 @@ public final class GuestMemory: @unchecked Sendable {
         if backing.isHugetlb { try HugetlbPool.require(pages: size / backing.pageSize, pageSize: backing.pageSize, backing: backing) }
         self.backing = backing
         self.size = size
-        let protection = PROT_READ | PROT_WRITE
-        switch backing {
-        case .anonymous, .anonymousTHP:
-            // THP wants a 2 MiB-aligned start: over-map, then use an aligned window.
-            let extra = backing == .anonymousTHP ? Int(backing.pageSize) : 0
-            mappedSize = Int(size) + extra
-            guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), raw != MAP_FAILED else {
-                throw KVMError.last("mmap \(Sizes.format(size)) anonymous")
-            }
-            mappedBase = raw
-            let aligned = (UInt(bitPattern: raw) + UInt(extra) - 1) / UInt(max(extra, 1)) * UInt(max(extra, 1))
-            base = UnsafeMutableRawPointer(bitPattern: extra == 0 ? UInt(bitPattern: raw) : aligned)!
-            // Like the selftests: plain anonymous memory opts out of THP so
-            // that the two backings differ even where THP is "always".
-            madvise(base, Int(size), backing == .anonymousTHP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
-        case .anonymousHugetlb2MB, .anonymousHugetlb1GB:
-            mappedSize = Int(size)
-            let log2 = backing == .anonymousHugetlb1GB ? 30 : 21
-            guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | host_map_hugetlb_flags(Int32(log2)), -1, 0), raw != MAP_FAILED else {
-                throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)", hint: HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize))
-            }
-            mappedBase = raw
-            base = raw
-        case .shmem, .sharedHugetlb:
-            mappedSize = Int(size)
-            let flags: UInt32 = backing == .sharedHugetlb ? UInt32(host_memfd_flags_hugetlb(21)) : 0
-            let fd = host_memfd("kvmlab-guest", flags | 1 /* MFD_CLOEXEC */)
-            guard fd >= 0 else { throw KVMError.last("memfd_create(\(backing.rawValue))") }
-            defer { close(fd) }
-            guard ftruncate(fd, off_t(size)) == 0 else { throw KVMError.last("ftruncate memfd to \(Sizes.format(size))") }
-            guard let raw = mmap(nil, mappedSize, protection, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
-                throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)",
-                                    hint: backing.isHugetlb ? HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize) : nil)
-            }
-            mappedBase = raw
-            base = raw
+        let mapping = switch backing {
+        case .anonymous, .anonymousTHP: try GuestMemory.mapAnonymous(size, backing: backing)
+        case .anonymousHugetlb2MB, .anonymousHugetlb1GB: try GuestMemory.mapHugetlb(size, backing: backing)
+        case .shmem, .sharedHugetlb: try GuestMemory.mapShared(size, backing: backing)
         }
+        (mappedBase, mappedSize, base) = mapping
+    }
+
+    private typealias Mapping = (mappedBase: UnsafeMutableRawPointer, mappedSize: Int, base: UnsafeMutableRawPointer)
+    private static let protection = PROT_READ | PROT_WRITE
+
+    /// Private anonymous memory; THP over-maps by 2 MiB and uses an aligned window.
+    private static func mapAnonymous(_ size: UInt64, backing: Backing) throws(KVMError) -> Mapping {
+        let extra = backing == .anonymousTHP ? Int(backing.pageSize) : 0
+        let mappedSize = Int(size) + extra
+        guard let raw = mmap(nil, mappedSize, protection, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0), raw != MAP_FAILED else {
+            throw KVMError.last("mmap \(Sizes.format(size)) anonymous")
+        }
+        let aligned = (UInt(bitPattern: raw) + UInt(extra) - 1) / UInt(max(extra, 1)) * UInt(max(extra, 1))
+        let base = UnsafeMutableRawPointer(bitPattern: extra == 0 ? UInt(bitPattern: raw) : aligned)!
+        // Like the selftests: plain anonymous memory opts out of THP so
+        // that the two backings differ even where THP is "always".
+        madvise(base, Int(size), backing == .anonymousTHP ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)
+        return (raw, mappedSize, base)
+    }
+
+    /// Private hugetlb pages of the backing's size, from the host's pool.
+    private static func mapHugetlb(_ size: UInt64, backing: Backing) throws(KVMError) -> Mapping {
+        let log2 = backing == .anonymousHugetlb1GB ? 30 : 21
+        guard let raw = mmap(nil, Int(size), protection, MAP_PRIVATE | MAP_ANONYMOUS | host_map_hugetlb_flags(Int32(log2)), -1, 0), raw != MAP_FAILED else {
+            throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)", hint: HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize))
+        }
+        return (raw, Int(size), raw)
+    }
+
+    /// A shared mapping of a memfd (hugetlb-backed for shared hugetlb).
+    private static func mapShared(_ size: UInt64, backing: Backing) throws(KVMError) -> Mapping {
+        let flags: UInt32 = backing == .sharedHugetlb ? UInt32(host_memfd_flags_hugetlb(21)) : 0
+        let fd = host_memfd("kvmlab-guest", flags | 1 /* MFD_CLOEXEC */)
+        guard fd >= 0 else { throw KVMError.last("memfd_create(\(backing.rawValue))") }
+        defer { close(fd) }
+        guard ftruncate(fd, off_t(size)) == 0 else { throw KVMError.last("ftruncate memfd to \(Sizes.format(size))") }
+        guard let raw = mmap(nil, Int(size), protection, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
+            throw KVMError.last("mmap \(Sizes.format(size)) \(backing.rawValue)",
+                                hint: backing.isHugetlb ? HugetlbPool.hint(pageSize: backing.pageSize, pages: size / backing.pageSize) : nil)
+        }
+        return (raw, Int(size), raw)
     }
 
     /// Unmaps now rather than at release (teardown times this step). The

@@ -70,38 +70,45 @@ public final class Machine: @unchecked Sendable {
         // Memory first: a missing hugetlb pool fails before any VM exists.
         system = try GuestMemory(size: layout.systemSize, backing: .anonymous)
         test = config.testMemory > 0 ? try GuestMemory(size: config.testMemory, backing: config.backing) : nil
-        vm = try device.createVM()
+        let vm = try Machine.createVM(config, device: device)
+        self.vm = vm
+        try vm.setMemoryRegion(MemorySlot(slot: Machine.systemSlot, guestPhysicalAddress: 0, size: layout.systemSize, hostAddress: system.base))
+        let slotClock = Stopwatch()
+        testSlots = try test.map { try Machine.registerTestSlots($0, config: config, vm: vm) } ?? []
+        slotSetupSeconds = slotClock.seconds
+        Machine.writeSystemTables(layout, into: system.base)
+        let cpuid = try device.supportedCPUID()
+        vcpus = try (0..<config.vcpus).map { index in
+            let vcpu = try vm.createVCPU(id: index)
+            try vcpu.setCPUID(cpuid)
+            return vcpu
+        }
+    }
+
+    /// The VM with the capabilities the config asks for, before any memslot.
+    private static func createVM(_ config: MachineConfig, device: KVMDevice) throws -> VirtualMachine {
+        let vm = try device.createVM()
         if !config.disabledQuirks.isEmpty { try vm.disableQuirks(config.disabledQuirks) }
         if let flags = config.manualProtect { try vm.enableManualDirtyLogProtect(initiallySet: flags.contains(.initiallySet)) }
         if config.inKernelIRQChip { try vm.createIRQChip() }
         if let entries = config.dirtyRingEntries {
             try vm.enableCap(.dirtyLogRing, VirtualMachine.dirtyRingBytes(entries: entries))
         }
-        try vm.setMemoryRegion(MemorySlot(slot: Machine.systemSlot, guestPhysicalAddress: 0, size: layout.systemSize, hostAddress: system.base))
-        testSlots = []
-        let slotClock = Stopwatch()
-        if let test {
-            let slotSize = Machine.slotSize(config)
-            for index in 0..<config.slots {
-                let start = UInt64(index) * slotSize
-                let size = index == config.slots - 1 ? config.testMemory - start : slotSize
-                let slot = MemorySlot(slot: Machine.firstTestSlot + UInt32(index), guestPhysicalAddress: GuestLayout.testMemoryBase + start,
-                                      size: size, hostAddress: test.base + Int(start))
-                try vm.setMemoryRegion(slot)
-                testSlots.append(slot)
-            }
+        return vm
+    }
+
+    /// The test memory as `config.slots` memslots of equal size, the last
+    /// taking the remainder. `test` outlives the slots: the Machine keeps both.
+    private static func registerTestSlots(_ test: GuestMemory, config: MachineConfig, vm: VirtualMachine) throws -> [MemorySlot] {
+        let slotSize = slotSize(config)
+        return try (0..<config.slots).map { index in
+            let start = UInt64(index) * slotSize
+            let size = index == config.slots - 1 ? lastSlotSize(config) : slotSize
+            let slot = MemorySlot(slot: firstTestSlot + UInt32(index), guestPhysicalAddress: GuestLayout.testMemoryBase + start,
+                                  size: size, hostAddress: test.base + Int(start))
+            try vm.setMemoryRegion(slot)
+            return slot
         }
-        slotSetupSeconds = slotClock.seconds
-        Machine.writeSystemTables(layout, into: system.base)
-        let cpuid = try device.supportedCPUID()
-        var created: [VCPU] = []
-        created.reserveCapacity(config.vcpus)
-        for index in 0..<config.vcpus {
-            let vcpu = try vm.createVCPU(id: index)
-            try vcpu.setCPUID(cpuid)
-            created.append(vcpu)
-        }
-        vcpus = created
     }
 
     static func validate(_ config: MachineConfig, device: KVMDevice) throws {
@@ -128,6 +135,11 @@ public final class Machine: @unchecked Sendable {
     public static func slotSize(_ config: MachineConfig) -> UInt64 {
         let page = config.backing.pageSize
         return config.testMemory / UInt64(config.slots) / page * page
+    }
+
+    /// The last test slot: what the others leave of the test memory.
+    public static func lastSlotSize(_ config: MachineConfig) -> UInt64 {
+        config.testMemory - slotSize(config) * UInt64(config.slots - 1)
     }
 
     /// GDT, IDT, one TSS per vCPU, exception stubs and the identity map.

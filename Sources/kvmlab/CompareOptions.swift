@@ -64,22 +64,9 @@ struct CompareOptions {
             switch flag {
             case "--a": a = try take()
             case "--b": b = try take()
-            case "--variant":
-                let spec = try take()
-                guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
-                    throw ConfigError("--variant takes NAME='FLAGS', not '\(spec)'")
-                }
-                named.append((String(spec[..<equals]), String(spec[spec.index(after: equals)...])))
-            case "--rounds":
-                let text = try take()
-                guard let count = Int(text), (1...1000).contains(count) else { throw ConfigError("--rounds takes a whole number from 1 to 1000, not '\(text)'") }
-                rounds = count
-            case "--noise":
-                let text = try take()
-                guard let percent = Double(text), percent.isFinite, (0...100).contains(percent) else {
-                    throw ConfigError("--noise takes a percentage from 0 to 100, not '\(text)'")
-                }
-                noise = percent / 100
+            case "--variant": named.append(try CompareOptions.namedVariant(try take()))
+            case "--rounds": rounds = try CompareOptions.rounds(try take())
+            case "--noise": noise = try CompareOptions.noise(try take())
             case "--json": json = true
             case "--quiet": quiet = true
             case "--any-config": anyConfig = true
@@ -90,16 +77,34 @@ struct CompareOptions {
             }
             index += 1
         }
-        var specs: [(String, String)] = []
-        if let a { specs.append(("A", a)) }
-        if let b { specs.append(("B", b)) }
         if (a == nil) != (b == nil) { throw ConfigError("give both --a and --b (either may be '')") }
-        specs += named
+        let specs = [a.map { ("A", $0) }, b.map { ("B", $0) }].compactMap { $0 } + named
         variants = try specs.map { try CompareOptions.variant(name: $0.0, text: $0.1) }
         if Set(variants.map(\.name)).count != variants.count { throw ConfigError("two variants share a name; give each --variant its own") }
         for path in [svg, openmetrics].compactMap({ $0 }) where !HostFiles.canCreate(path) {
             throw ConfigError("cannot write \(path): its directory is missing or not writable")
         }
+    }
+
+    /// `--variant NAME='FLAGS'`: the name and the flags, still one string.
+    static func namedVariant(_ spec: String) throws -> (String, String) {
+        guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else {
+            throw ConfigError("--variant takes NAME='FLAGS', not '\(spec)'")
+        }
+        return (String(spec[..<equals]), String(spec[spec.index(after: equals)...]))
+    }
+
+    static func rounds(_ text: String) throws -> Int {
+        guard let count = Int(text), (1...1000).contains(count) else { throw ConfigError("--rounds takes a whole number from 1 to 1000, not '\(text)'") }
+        return count
+    }
+
+    /// `--noise PERCENT` as a fraction.
+    static func noise(_ text: String) throws -> Double {
+        guard let percent = Double(text), percent.isFinite, (0...100).contains(percent) else {
+            throw ConfigError("--noise takes a percentage from 0 to 100, not '\(text)'")
+        }
+        return percent / 100
     }
 
     static func split(_ word: String) -> (String, String?) {
