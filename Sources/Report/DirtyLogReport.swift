@@ -15,6 +15,20 @@ public enum DirtyLogReport: ExperimentReport {
             ("access", "\(result.writePercent)% writes, \(result.random ? "random" : "sequential")\(result.sharedRegion ? ", one shared region" : "")"),
             ("harvest", result.harvest + (result.initiallySet ? ", INITIALLY_SET" : "") + (result.clearChunkPages.map { ", clear in \($0)-page chunks" } ?? "") + (result.ringEntries.map { ", \($0) entries per vCPU" } ?? "")),
         ])
+        out += phaseTable(result)
+        let count = Double(max(1, result.iterations.count))
+        out += "\n" + keyValues(nil, [
+            ("Get dirty log over \(result.iterations.count) iterations took", "\(Format.seconds(result.totalGetSeconds)) s (\(Format.seconds(result.totalGetSeconds / count)) s per iteration)"),
+            ("Clear dirty log over \(result.iterations.count) iterations took", "\(Format.seconds(result.totalClearSeconds)) s (\(Format.seconds(result.totalClearSeconds / count)) s per iteration)"),
+            ("Dirty memory over \(result.iterations.count) iterations took", "\(Format.seconds(result.totalDirtySeconds)) s (\(Format.seconds(result.totalDirtySeconds / count)) s per iteration)"),
+        ])
+        out += checkTable(result)
+        out += "\nHuge pages:\n" + HugePageSplitting.explain(result).map { "  " + $0 }.joined(separator: "\n") + "\n"
+        return out + ExperimentFooter.text(result.experiment)
+    }
+
+    /// dirty_log_perf_test's phase lines, each with the KVM stats it moved.
+    static func phaseTable(_ result: DirtyLogResult) -> String {
         var table = Table(title: "\nPhases", headers: ["phase", "seconds"] + vmColumns.map(\.1) + vcpuColumns.map(\.1))
         func row(_ name: String, _ seconds: Double?, _ stats: StatsDelta?) {
             var cells = [name, seconds.map(Format.seconds) ?? "-"]
@@ -31,15 +45,11 @@ public enum DirtyLogReport: ExperimentReport {
         }
         if let disable = result.disable { row("Disabling dirty logging time", disable.seconds, disable.stats) }
         if let pass = result.keepRunningPass { row("Dirty memory while disabling time", pass.seconds, nil) }
-        out += table.render()
+        return table.render()
+    }
 
-        let count = Double(max(1, result.iterations.count))
-        out += "\n" + keyValues(nil, [
-            ("Get dirty log over \(result.iterations.count) iterations took", "\(Format.seconds(result.totalGetSeconds)) s (\(Format.seconds(result.totalGetSeconds / count)) s per iteration)"),
-            ("Clear dirty log over \(result.iterations.count) iterations took", "\(Format.seconds(result.totalClearSeconds)) s (\(Format.seconds(result.totalClearSeconds / count)) s per iteration)"),
-            ("Dirty memory over \(result.iterations.count) iterations took", "\(Format.seconds(result.totalDirtySeconds)) s (\(Format.seconds(result.totalDirtySeconds / count)) s per iteration)"),
-        ])
-
+    /// Every iteration's page check and the vCPUs' pass times.
+    static func checkTable(_ result: DirtyLogResult) -> String {
         var checks = Table(title: "\nChecks (every page compared with the guests' stamps) and vCPU pass times (\(result.tscSource))",
                            headers: ["iteration", "written", "dirty", "expected", "missed", "spurious", "pass p50 s", "pass max s"])
         for iteration in result.iterations {
@@ -48,8 +58,6 @@ public enum DirtyLogReport: ExperimentReport {
                         "\(iteration.missed)", "\(iteration.spurious)",
                         passes.map { Format.seconds($0.p50) } ?? "-", passes.map { Format.seconds($0.max) } ?? "-"])
         }
-        out += checks.render()
-        out += "\nHuge pages:\n" + HugePageSplitting.explain(result).map { "  " + $0 }.joined(separator: "\n") + "\n"
-        return out + ExperimentFooter.text(result.experiment)
+        return checks.render()
     }
 }

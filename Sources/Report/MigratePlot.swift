@@ -23,35 +23,11 @@ public enum MigratePlot {
         let seconds = { (tsc: UInt64) in result.seconds(tsc &- first.start) }
         let x = Charts.Scale(low: 0, high: seconds(last.end), log: false, from: frame.left, to: frame.right)
         let y = Charts.Scale(low: 0, high: 1.3, log: false, from: frame.bottom, to: frame.top + 34)
-        for (index, phase) in phases.enumerated() {
-            let left = x.map(seconds(phase.start)), right = x.map(seconds(phase.end))
-            let fill = phase.name == "switchover" ? "#f8d0d0" : phase.name.hasPrefix("round") && index % 2 == 1 ? "#eef2f8" : "#ffffff"
-            svg.rect(left, frame.top + 34, right - left, frame.bottom - frame.top - 34, fill: fill)
-            svg.text(left + 3, frame.top + 46, phase.name, size: 10, fill: "#555")
-            if let round = result.rounds.first(where: { "round \($0.number)" == phase.name }) {
-                svg.text(left + 3, frame.top + 58, "\(Format.fixed(Double(round.bytesSent) / 1e6, 1)) MB, \(Format.fixed(round.dirtyRate, 0)) pages/s dirtied",
-                         size: 9, fill: "#777")
-            }
-        }
+        drawPhaseBands(&svg, frame, result, x: x, seconds: seconds)
         var names: [String] = []
-        let slotCycles = max(1, UInt64(result.config.slotSeconds * result.tscHz))
         for dirtying in [true, false] where dirtying || result.config.idleVCPUs > 0 {
-            guard let baselinePhase = phases.first(where: { $0.name == "baseline" }),
-                  let baseline = result.throughput(baselinePhase, dirtying: dirtying), baseline > 0 else { continue }
-            let vcpus = dirtying ? Array(0..<result.config.vcpus) : Array(result.config.vcpus..<result.config.totalVCPUs)
-            let firstSlot = (first.start &- result.baseTSC) / slotCycles, lastSlot = (last.end &- result.baseTSC) / slotCycles
-            // At least 3 slots a point: single slots show the pacing, not the trend.
-            let bin = max(3, (lastSlot - firstSlot) / UInt64(maxPoints))
-            var points: [String] = []
-            for start in stride(from: firstSlot, to: lastSlot, by: Int(bin)) {
-                let end = min(lastSlot, start + bin)
-                var work: UInt64 = 0
-                for vcpu in vcpus where vcpu < result.timelines.count { for slot in start..<end { work += UInt64(result.timelines[vcpu].work(in: slot)) } }
-                let rate = Double(work) / (Double(end - start) * result.config.slotSeconds * Double(vcpus.count))
-                let middle = result.baseTSC &+ (start * slotCycles + (end - start) * slotCycles / 2)
-                points.append("\(SVG.number(x.map(seconds(middle)))),\(SVG.number(y.map(min(1.3, rate / baseline))))")
-            }
-            svg.polyline(points.joined(separator: " "), stroke: Charts.palette[names.count])
+            guard let points = throughputLine(result, dirtying: dirtying, from: first.start, to: last.end, x: x, y: y, seconds: seconds) else { continue }
+            svg.polyline(points, stroke: Charts.palette[names.count])
             names.append(dirtying ? "dirtying vCPUs (pages written)" : "idle vCPUs (compute)")
         }
         if result.config.throttle != nil {
@@ -66,6 +42,44 @@ public enum MigratePlot {
         Charts.xAxis(&svg, frame, x, unit: .seconds, label: "time since the baseline began")
         Charts.yAxis(&svg, frame, y, unit: .ratio, label: "× baseline")
         Charts.legend(&svg, frame, names)
+    }
+
+    /// One band per phase (rounds alternate, the switchover red), each
+    /// round labelled with its bytes and dirty rate.
+    static func drawPhaseBands(_ svg: inout SVG, _ frame: Charts.Frame, _ result: MigrateResult, x: Charts.Scale, seconds: (UInt64) -> Double) {
+        for (index, phase) in result.guestPhases.enumerated() {
+            let left = x.map(seconds(phase.start)), right = x.map(seconds(phase.end))
+            let fill = phase.name == "switchover" ? "#f8d0d0" : phase.name.hasPrefix("round") && index % 2 == 1 ? "#eef2f8" : "#ffffff"
+            svg.rect(left, frame.top + 34, right - left, frame.bottom - frame.top - 34, fill: fill)
+            svg.text(left + 3, frame.top + 46, phase.name, size: 10, fill: "#555")
+            if let round = result.rounds.first(where: { "round \($0.number)" == phase.name }) {
+                svg.text(left + 3, frame.top + 58, "\(Format.fixed(Double(round.bytesSent) / 1e6, 1)) MB, \(Format.fixed(round.dirtyRate, 0)) pages/s dirtied",
+                         size: 9, fill: "#777")
+            }
+        }
+    }
+
+    /// The work of one kind of vCPU per time bin as a share of its
+    /// baseline, as polyline points; nil without a baseline.
+    static func throughputLine(_ result: MigrateResult, dirtying: Bool, from startTSC: UInt64, to endTSC: UInt64,
+                               x: Charts.Scale, y: Charts.Scale, seconds: (UInt64) -> Double) -> String? {
+        guard let baselinePhase = result.guestPhases.first(where: { $0.name == "baseline" }),
+              let baseline = result.throughput(baselinePhase, dirtying: dirtying), baseline > 0 else { return nil }
+        let slotCycles = max(1, UInt64(result.config.slotSeconds * result.tscHz))
+        let vcpus = dirtying ? Array(0..<result.config.vcpus) : Array(result.config.vcpus..<result.config.totalVCPUs)
+        let firstSlot = (startTSC &- result.baseTSC) / slotCycles, lastSlot = (endTSC &- result.baseTSC) / slotCycles
+        // At least 3 slots a point: single slots show the pacing, not the trend.
+        let bin = max(3, (lastSlot - firstSlot) / UInt64(maxPoints))
+        var points: [String] = []
+        for start in stride(from: firstSlot, to: lastSlot, by: Int(bin)) {
+            let end = min(lastSlot, start + bin)
+            var work: UInt64 = 0
+            for vcpu in vcpus where vcpu < result.timelines.count { for slot in start..<end { work += UInt64(result.timelines[vcpu].work(in: slot)) } }
+            let rate = Double(work) / (Double(end - start) * result.config.slotSeconds * Double(vcpus.count))
+            let middle = result.baseTSC &+ (start * slotCycles + (end - start) * slotCycles / 2)
+            points.append("\(SVG.number(x.map(seconds(middle)))),\(SVG.number(y.map(min(1.3, rate / baseline))))")
+        }
+        return points.joined(separator: " ")
     }
 
     static func rounds(_ svg: inout SVG, _ frame: Charts.Frame, _ result: MigrateResult) {

@@ -17,8 +17,21 @@ public enum MigrateReport: ExperimentReport {
         out += "dirty rate \(config.dirtyRate.map { "\(Int($0)) pages/s" } ?? "unlimited") per vCPU, \(config.random ? "random" : "sequential"); "
         out += "tracking \(config.track.rawValue)\(config.track == .manual ? " (clear chunk \(config.clearChunk) pages)" : "")"
         out += config.bandwidth.map { ", bandwidth cap \(Format.fixed($0 / 1e6, 1)) MB/s" } ?? ""
-        out += "\n\n"
-        let autoConverge = if case .autoConverge? = config.throttle { true } else { false }
+        out += "\n\n" + roundTable(result)
+        if config.throttle != nil { out += "\n" + sleepTable(result) }
+        out += "\n\(result.outcome.isEmpty ? "pre-copy did not finish" : result.outcome)\n"
+        out += switchoverLines(result)
+        if let total = result.totalSeconds {
+            out += "total: \(Format.fixed(total, 3)) s, \(Format.fixed(Double(result.bytesSent) / 1e6, 1)) MB sent for \(Sizes.format(config.testMemory)) of memory"
+            out += " (\(Format.fixed(Double(result.bytesSent) / Double(max(1, config.testMemory)), 2))×), \(Format.fixed(result.bandwidth / 1e6, 0)) MB/s\n"
+        }
+        out += "\n" + guestTable(result)
+        return out + ExperimentFooter.text(result.experiment)
+    }
+
+    /// The pre-copy rounds, with the KVM stats each moved.
+    static func roundTable(_ result: MigrateResult) -> String {
+        let autoConverge = if case .autoConverge? = result.config.throttle { true } else { false }
         var rounds = Table(title: "Pre-copy rounds (the vCPUs keep running)",
                            headers: ["round"] + (autoConverge ? ["throttle %"] : []) + ["pages sent", "MB", "s", "MB/s", "dirtied", "dirtied/s", "harvest ms", "clear ms", "est. downtime ms"] + roundStats)
         for round in result.rounds {
@@ -29,29 +42,26 @@ public enum MigrateReport: ExperimentReport {
                         Format.fixed(round.harvestSeconds * 1e3, 2), Format.fixed(round.clearSeconds * 1e3, 2), Format.fixed(round.estimatedDowntime * 1e3, 1)]
                        + roundStats.map { key in (stats?.vm[key] ?? stats?.vcpus[key]).map(Format.signed) ?? "-" })
         }
-        out += rounds.render()
-        if config.throttle != nil { out += "\n" + sleepTable(result) }
-        out += "\n\(result.outcome.isEmpty ? "pre-copy did not finish" : result.outcome)\n"
-        if let downtime = result.downtime {
-            let gaps = result.guestDowntimes
-            out += "switchover: \(result.finalPages) pages with the vCPUs stopped; downtime \(Format.fixed(downtime * 1e3, 2)) ms (\(result.downtimeClock))"
-            if let worst = gaps.max() { out += "; the guest saw \(Format.fixed(worst * 1e3, 2)) ms (longest gap of \(gaps.count) vCPUs)" }
-            if let floor = result.downtimeFloor { out += "; floor \(Format.fixed(floor * 1e3, 2)) ms (\(Format.fixed(Double(result.switchoverBytes) / 1e6, 2)) MB at the bandwidth, state saved and loaded)" }
+        return rounds.render()
+    }
+
+    /// The switchover: downtime as the host and the guest saw it, and what
+    /// the destination did inside it.
+    static func switchoverLines(_ result: MigrateResult) -> String {
+        guard let downtime = result.downtime else { return "" }
+        let gaps = result.guestDowntimes
+        var out = "switchover: \(result.finalPages) pages with the vCPUs stopped; downtime \(Format.fixed(downtime * 1e3, 2)) ms (\(result.downtimeClock))"
+        if let worst = gaps.max() { out += "; the guest saw \(Format.fixed(worst * 1e3, 2)) ms (longest gap of \(gaps.count) vCPUs)" }
+        if let floor = result.downtimeFloor { out += "; floor \(Format.fixed(floor * 1e3, 2)) ms (\(Format.fixed(Double(result.switchoverBytes) / 1e6, 2)) MB at the bandwidth, state saved and loaded)" }
+        out += "\n"
+        if let destination = result.destination {
+            out += "  destination: state loaded in \(Format.fixed(destination.loadSeconds * 1e3, 2)) ms, TSC by \(destination.tscMethod)"
+            out += destination.digestChecked ? ", memory digest checked in \(Format.fixed(destination.digestSeconds * 1e3, 2)) ms (inside the downtime; --no-digest leaves it out)" : ""
+            out += destination.preallocSeconds > 0 ? ", memory populated in \(Format.fixed(destination.preallocSeconds * 1e3, 1)) ms before the VM was accepted (--prealloc)" : ""
+            out += destination.msrsRefused.isEmpty ? "" : ", MSRs this KVM would not load: " + destination.msrsRefused.map { "0x" + String($0, radix: 16) }.joined(separator: " ")
             out += "\n"
-            if let destination = result.destination {
-                out += "  destination: state loaded in \(Format.fixed(destination.loadSeconds * 1e3, 2)) ms, TSC by \(destination.tscMethod)"
-                out += destination.digestChecked ? ", memory digest checked in \(Format.fixed(destination.digestSeconds * 1e3, 2)) ms (inside the downtime; --no-digest leaves it out)" : ""
-                out += destination.preallocSeconds > 0 ? ", memory populated in \(Format.fixed(destination.preallocSeconds * 1e3, 1)) ms before the VM was accepted (--prealloc)" : ""
-                out += destination.msrsRefused.isEmpty ? "" : ", MSRs this KVM would not load: " + destination.msrsRefused.map { "0x" + String($0, radix: 16) }.joined(separator: " ")
-                out += "\n"
-            }
         }
-        if let total = result.totalSeconds {
-            out += "total: \(Format.fixed(total, 3)) s, \(Format.fixed(Double(result.bytesSent) / 1e6, 1)) MB sent for \(Sizes.format(config.testMemory)) of memory"
-            out += " (\(Format.fixed(Double(result.bytesSent) / Double(max(1, config.testMemory)), 2))×), \(Format.fixed(result.bandwidth / 1e6, 0)) MB/s\n"
-        }
-        out += "\n" + guestTable(result)
-        return out + ExperimentFooter.text(result.experiment)
+        return out
     }
 
     /// Throttled runs: each vCPU's sleep per round (and its ring's dirty rate under a dirty-limit).

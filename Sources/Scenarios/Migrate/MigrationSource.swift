@@ -141,57 +141,75 @@ final class MigrationSource {
     /// Rounds until the estimated downtime fits or --max-rounds; true if it converged.
     private func precopy(_ channel: MigrationChannel, timer: PhaseTimer) throws -> Bool {
         mark("round 1")
-        let start = timer.begin("round 1")
+        var phaseStart = timer.begin("round 1")
         // Pages count as dirtied from the moment logging is on.
-        var lastHarvest = Stopwatch.now()
+        var clock = RoundClock(lastHarvest: Stopwatch.now())
         record.trackingStartSeconds = try Stopwatch.seconds { try machine.setTestSlotFlags(.logDirtyPages) }
         try throttle?.start()
-        var before = throttle?.totals
+        clock.throttleBefore = throttle?.totals
         var pending: [DirtyBitmap]? = nil
         var round = 1
-        var sendSeconds = 0.0
-        var phaseStart = start
         while true {
             if Interrupts.shared.requested { throw HostError("interrupted") }
-            channel.restartPacing()
-            let bytesBefore = channel.bytesSent
-            let sent = try send(pending, channel: channel)
-            try channel.send(.roundEnd, count: UInt32(round))
-            sendSeconds += sent.seconds
-            collectors.forEach { $0.collect() }
-            let harvest = try harvestDirty()
-            let harvested = Stopwatch.now()
-            let interval = Double(harvested - lastHarvest) / 1e9
-            lastHarvest = harvested
-            pending = harvest.bitmaps
-            let dirty = harvest.bitmaps.reduce(0) { $0 + $1.dirtyCount }
-            record.bandwidth = Double(channel.bytesSent) / max(sendSeconds, 1e-9)
-            let estimate = Double(dirty * (8 + MigrationWire.pageBytes)) / record.bandwidth
-            let phase = timer.end("round \(round)", since: phaseStart, seconds: sent.seconds + harvest.seconds)
-            let after = throttle?.totals
-            let roundSeconds = sent.seconds + harvest.seconds
-            record.rounds.append(MigrationRound(number: round, pagesSent: sent.pages, bytesSent: channel.bytesSent - bytesBefore, seconds: sent.seconds,
-                                                pagesDirtied: dirty, harvestInterval: interval, harvestSeconds: harvest.seconds, clearSeconds: sent.clearSeconds + harvest.clearSeconds,
-                                                estimatedDowntime: estimate, phase: phase, throttle: throttle?.currentShare ?? 0,
-                                                sleepSeconds: zip(after?.slept ?? [], before?.slept ?? []).map { $0 - $1 },
-                                                ringDirtyRates: zip(after?.dirtied ?? [], before?.dirtied ?? []).map { Double($0 - $1) / max(roundSeconds, 1e-9) }))
-            before = after
-            adjustThrottle(dirtyBytes: Double(dirty * MigrationWire.pageBytes), sentBytes: Double(channel.bytesSent - bytesBefore))
+            let (measured, dirty) = try sendRound(round, pending: pending, channel: channel, timer: timer, since: phaseStart, clock: &clock)
+            pending = dirty
+            let estimate = measured.estimatedDowntime
             if estimate <= config.downtimeLimit {
-                record.outcome = "converged: \(dirty) dirty pages would take \(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)), within --downtime-limit \(MigrateResult.millis(config.downtimeLimit))"
+                record.outcome = "converged: \(measured.pagesDirtied) dirty pages would take \(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)), within --downtime-limit \(MigrateResult.millis(config.downtimeLimit))"
                 record.converged = true
-                record.pendingAtSwitchover = harvest.bitmaps
+                record.pendingAtSwitchover = dirty
                 return true
             }
             if round >= config.maxRounds {
-                record.outcome = "not converged: after \(round) rounds \(dirty) pages were still dirty (\(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)); --downtime-limit \(MigrateResult.millis(config.downtimeLimit)))"
-                record.pendingAtSwitchover = harvest.bitmaps
+                record.outcome = "not converged: after \(round) rounds \(measured.pagesDirtied) pages were still dirty (\(MigrateResult.millis(estimate)) at \(MigrateResult.rate(record.bandwidth)); --downtime-limit \(MigrateResult.millis(config.downtimeLimit)))"
+                record.pendingAtSwitchover = dirty
                 return false
             }
             round += 1
             mark("round \(round)")
             phaseStart = timer.begin("round \(round)")
         }
+    }
+
+    /// What carries from one round to the next: when the last harvest was,
+    /// the seconds spent sending so far (the bandwidth), the throttle's totals.
+    private struct RoundClock {
+        var lastHarvest: UInt64
+        var sendSeconds = 0.0
+        var throttleBefore: (slept: [Double], dirtied: [UInt64])?
+    }
+
+    /// One round: send the pending pages (all of them in round 1), harvest
+    /// what the guest dirtied meanwhile, record it, then adjust the throttle
+    /// (which compares it with the round before).
+    private func sendRound(_ round: Int, pending: [DirtyBitmap]?, channel: MigrationChannel, timer: PhaseTimer,
+                           since phaseStart: PhaseTimer.Start, clock: inout RoundClock) throws -> (MigrationRound, [DirtyBitmap]) {
+        channel.restartPacing()
+        let bytesBefore = channel.bytesSent
+        let sent = try send(pending, channel: channel)
+        try channel.send(.roundEnd, count: UInt32(round))
+        clock.sendSeconds += sent.seconds
+        collectors.forEach { $0.collect() }
+        let harvest = try harvestDirty()
+        let harvested = Stopwatch.now()
+        let interval = Double(harvested - clock.lastHarvest) / 1e9
+        clock.lastHarvest = harvested
+        let dirty = harvest.bitmaps.reduce(0) { $0 + $1.dirtyCount }
+        record.bandwidth = Double(channel.bytesSent) / max(clock.sendSeconds, 1e-9)
+        let estimate = Double(dirty * (8 + MigrationWire.pageBytes)) / record.bandwidth
+        let roundSeconds = sent.seconds + harvest.seconds
+        let phase = timer.end("round \(round)", since: phaseStart, seconds: roundSeconds)
+        let after = throttle?.totals
+        let before = clock.throttleBefore
+        clock.throttleBefore = after
+        let measured = MigrationRound(number: round, pagesSent: sent.pages, bytesSent: channel.bytesSent - bytesBefore, seconds: sent.seconds,
+                                      pagesDirtied: dirty, harvestInterval: interval, harvestSeconds: harvest.seconds, clearSeconds: sent.clearSeconds + harvest.clearSeconds,
+                                      estimatedDowntime: estimate, phase: phase, throttle: throttle?.currentShare ?? 0,
+                                      sleepSeconds: zip(after?.slept ?? [], before?.slept ?? []).map { $0 - $1 },
+                                      ringDirtyRates: zip(after?.dirtied ?? [], before?.dirtied ?? []).map { Double($0 - $1) / max(roundSeconds, 1e-9) })
+        record.rounds.append(measured)
+        adjustThrottle(dirtyBytes: Double(dirty * MigrationWire.pageBytes), sentBytes: Double(channel.bytesSent - bytesBefore))
+        return (measured, harvest.bitmaps)
     }
 
     /// auto-converge: once a round dirties more than half of what it sent
@@ -273,16 +291,8 @@ final class MigrationSource {
         let stopTSC = MigratorGuest.guestTSC(offset: tscOffset)
         if let problem = outcomes.compactMap(\.problem).first { throw HostError("a vCPU did not stop cleanly: \(problem)") }
         collectors.forEach { $0.collect(final: true) }
-        // The last harvest, with the vCPUs stopped, joined with what the
-        // last round left dirty.
-        let final = try harvester.get()
-        var dirty = harvester.bitmaps
-        for (index, pending) in (record.pendingAtSwitchover ?? []).enumerated() {
-            for word in dirty[index].words.indices { dirty[index].words[word] |= pending.words[word] }
-        }
-        record.finalPages = dirty.reduce(0) { $0 + $1.dirtyCount }
         let sentBefore = channel.bytesSent
-        let sent = try send(dirty, channel: channel, switchover: true)
+        let sent = try send(try finalDirtyPages(), channel: channel, switchover: true)
         try channel.send(.system, payload: systemBytes(from: GuestLayout.vcpuAreaBase, count: Int(GuestLayout.vcpuStride) * machine.vcpus.count))
         let saveClock = Stopwatch()
         let states = try machine.vcpus.map { vcpu throws in try vcpu.saveState(msrs: msrs, xsaveBytes: machine.device.xsaveBytes) }
@@ -291,7 +301,6 @@ final class MigrationSource {
                                                           stopUnixNanos: UInt64(HostClock.unixTime() * 1e9), stopMonotonicNanos: stopMonotonic).encode())
         record.switchoverSendSeconds = sent.seconds
         record.switchoverBytes = channel.bytesSent - sentBefore
-        record.finalHarvestSeconds = final
         guard let header = try channel.receiveHeader(maxSystemBytes: 0), header.kind == .resumed else {
             throw HostError("the destination did not resume the VM (see its message above)")
         }
@@ -300,7 +309,24 @@ final class MigrationSource {
         record.downtime = resumed.monotonicNanos > stopMonotonic ? Double(resumed.monotonicNanos - stopMonotonic) / 1e9 : ackSeconds
         record.downtimeClock = resumed.monotonicNanos > stopMonotonic ? "CLOCK_MONOTONIC on this host" : "stop until the destination's acknowledgement"
         record.stopTSC = stopTSC
-        // The source's memory is frozen: its digest goes out while the guest runs on.
+        return try finish(channel)
+    }
+
+    /// The last harvest, with the vCPUs stopped, joined with what the last
+    /// round left dirty: every page the destination does not have yet.
+    private func finalDirtyPages() throws -> [DirtyBitmap] {
+        record.finalHarvestSeconds = try harvester.get()
+        var dirty = harvester.bitmaps
+        for (index, pending) in (record.pendingAtSwitchover ?? []).enumerated() {
+            for word in dirty[index].words.indices { dirty[index].words[word] |= pending.words[word] }
+        }
+        record.finalPages = dirty.reduce(0) { $0 + $1.dirtyCount }
+        return dirty
+    }
+
+    /// After the resume: the source's frozen memory's digest goes out while
+    /// the guest runs on, and the destination's report comes back.
+    private func finish(_ channel: MigrationChannel) throws -> MigrateResult {
         try channel.send(.digest, payload: MemoryDigest.of(memory).encode())
         guard let resultHeader = try channel.receiveHeader(maxSystemBytes: 0), resultHeader.kind == .result else {
             throw HostError("the destination ended without its report")

@@ -87,42 +87,49 @@ final class VCPUThrottle: @unchecked Sendable {
 
     private func loop() {
         switch policy {
-        case .autoConverge:
-            while !stopping.load(ordering: .relaxed) {
-                let share = currentShare
-                // QEMU's rhythm: run a timeslice, then sleep share/(1-share) of one.
-                Stopwatch.sleep(seconds: VCPUThrottle.timeslice)
-                guard share > 0 else { continue }
-                let nanos = UInt64(share / (1 - share) * VCPUThrottle.timeslice * 1e9)
-                owed.withLock { all in for index in all.indices { all[index] = nanos } }
-                for index in 0..<vcpus { runner.kick(index) }
-                Stopwatch.sleep(seconds: share / (1 - share) * VCPUThrottle.timeslice)
-            }
-        case .dirtyLimit(let limit):
-            let period = 5 * VCPUThrottle.timeslice
-            // Each vCPU's share of the period asleep, adapted to its dirty
-            // rate while awake (what it would dirty unthrottled).
-            var shares = [Double](repeating: 0, count: vcpus)
-            while !stopping.load(ordering: .relaxed) {
-                let clock = Stopwatch()
-                Stopwatch.sleep(seconds: period)
-                let seconds = clock.seconds
-                for index in 0..<vcpus {
-                    let count: Int
-                    do {
-                        count = try harvester.drainRing(vcpu: index)
-                    } catch {
-                        failure.withLock { $0 = "dirty-limit harvest: \(error)" }
-                        return
-                    }
-                    dirtied.withLock { $0[index] += UInt64(count) }
-                    let awakeRate = Double(count) / max(seconds * (1 - shares[index]), 1e-9)
-                    // Asleep for (1 - limit/rate) of the next period brings it to the limit.
-                    shares[index] = awakeRate > limit ? min(0.99, 1 - limit / awakeRate) : 0
-                    guard shares[index] > 0 else { continue }
-                    owed.withLock { $0[index] = UInt64(shares[index] * period * 1e9) }
-                    runner.kick(index)
+        case .autoConverge: autoConvergeLoop()
+        case .dirtyLimit(let limit): dirtyLimitLoop(limit)
+        }
+    }
+
+    /// QEMU's rhythm: run a timeslice, then every vCPU sleeps share/(1-share) of one.
+    private func autoConvergeLoop() {
+        while !stopping.load(ordering: .relaxed) {
+            let share = currentShare
+            Stopwatch.sleep(seconds: VCPUThrottle.timeslice)
+            guard share > 0 else { continue }
+            let nanos = UInt64(share / (1 - share) * VCPUThrottle.timeslice * 1e9)
+            owed.withLock { all in for index in all.indices { all[index] = nanos } }
+            for index in 0..<vcpus { runner.kick(index) }
+            Stopwatch.sleep(seconds: share / (1 - share) * VCPUThrottle.timeslice)
+        }
+    }
+
+    /// Each period, every vCPU's ring is harvested; a vCPU above the limit
+    /// owes the share of the next period that brings it down, adapted to
+    /// its dirty rate while awake (what it would dirty unthrottled).
+    private func dirtyLimitLoop(_ limit: Double) {
+        let period = 5 * VCPUThrottle.timeslice
+        var shares = [Double](repeating: 0, count: vcpus)
+        while !stopping.load(ordering: .relaxed) {
+            let clock = Stopwatch()
+            Stopwatch.sleep(seconds: period)
+            let seconds = clock.seconds
+            for index in 0..<vcpus {
+                let count: Int
+                do {
+                    count = try harvester.drainRing(vcpu: index)
+                } catch {
+                    failure.withLock { $0 = "dirty-limit harvest: \(error)" }
+                    return
                 }
+                dirtied.withLock { $0[index] += UInt64(count) }
+                let awakeRate = Double(count) / max(seconds * (1 - shares[index]), 1e-9)
+                // Asleep for (1 - limit/rate) of the next period brings it to the limit.
+                shares[index] = awakeRate > limit ? min(0.99, 1 - limit / awakeRate) : 0
+                guard shares[index] > 0 else { continue }
+                owed.withLock { $0[index] = UInt64(shares[index] * period * 1e9) }
+                runner.kick(index)
             }
         }
     }
