@@ -200,6 +200,26 @@ final class RingFillRun: @unchecked Sendable {
         var examples: [String] = []
 
         mutating func example(_ text: String) { if examples.count < 5 { examples.append(text) } }
+
+        /// One page: whether this pass wrote it, and how many ring entries named it
+        /// (two are allowed where a ring-full exit re-reported it).
+        mutating func count(written: Bool, entries: Int, mayRepeat: Bool, where page: String) {
+            if written { pages += 1 }
+            switch (written, entries) {
+            case (true, 0):
+                lost += 1
+                example("\(page) written, in no ring entry")
+            case (true, 1): break
+            case (true, 2) where mayRepeat: reReported += 1
+            case (true, let count):
+                duplicates += count - 1
+                example("\(page) in \(count) ring entries")
+            case (false, 0): break
+            case (false, _):
+                strays += 1
+                example("\(page) in the ring but not written this pass")
+            }
+        }
     }
 
     /// Every page of each vCPU's region carries this pass's stamp and is in
@@ -233,21 +253,7 @@ final class RingFillRun: @unchecked Sendable {
             let stamp = Stamp(tag: UInt16(index + 1), sequence: pass)
             for page in 0..<pages {
                 let written = memory.word(at: page * Int(GuestLayout.pageSize)) == stamp.word(page: page)
-                if written { tally.pages += 1 }
-                switch (written, seen[page]) {
-                case (true, 0):
-                    tally.lost += 1
-                    tally.example("pass \(pass), vCPU \(index): page \(page) written, in no ring entry")
-                case (true, 1): break
-                case (true, 2) where mayRepeat.contains(page): tally.reReported += 1
-                case (true, let count):
-                    tally.duplicates += count - 1
-                    tally.example("pass \(pass), vCPU \(index): page \(page) in \(count) ring entries")
-                case (false, 0): break
-                case (false, _):
-                    tally.strays += 1
-                    tally.example("pass \(pass), vCPU \(index): page \(page) in the ring but not written this pass")
-                }
+                tally.count(written: written, entries: seen[page], mayRepeat: mayRepeat.contains(page), where: "pass \(pass), vCPU \(index): page \(page)")
             }
         }
     }

@@ -183,8 +183,19 @@ final class TeardownRun {
         // Without loopback TCP the run goes on with the probe.
         let probe = config.victim.probe || flows.note != nil ? GapProbe(threshold: UInt64(config.thresholdMicros * 1000)) { Stopwatch.now() } : nil
         try probe?.start(cpu: cpu)
-        let baseline = UInt64(config.baselineSeconds * 1e9)
-        // Everything below runs on a thread pinned to the probe's CPU.
+        try TeardownRun.windows(remains, order: order, flows: flows, baseline: UInt64(config.baselineSeconds * 1e9), cpu: cpu)
+        probe?.stop()
+        return TeardownOrderResult(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
+                           steps: remains.steps,
+                           windows: probe.map { probe in remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
+                                                                                          gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) } } ?? [],
+                           flows: flows.records(remains.windows), victimNote: flows.note,
+                           probeLoops: probe?.loopCount ?? 0, probeOverflowed: probe?.overflowed ?? false, problem: nil, interrupted: false)
+    }
+
+    /// On a thread pinned to the probe's CPU: an idle window, a busy one
+    /// (a user-space spin), then the teardown in `order`.
+    static func windows(_ remains: Remains, order: TeardownOrder, flows: VictimFlows, baseline: UInt64, cpu: Int) throws {
         let worker = try JoinableThread(pinTo: cpu) {
             remains.window("idle") { Stopwatch.sleep(until: Stopwatch.now() + baseline) }
             remains.window("busy") {
@@ -201,13 +212,6 @@ final class TeardownRun {
             }
         }
         worker.join()
-        probe?.stop()
-        return TeardownOrderResult(order: order, populateSeconds: populated.seconds, populateStats: populated.stats, populateTracepoints: populated.tracepoints, residentBytes: residentBytes,
-                           steps: remains.steps,
-                           windows: probe.map { probe in remains.windows.map { ProbeWindow(name: $0.name, seconds: Double($0.end - $0.start) / 1e9,
-                                                                                          gaps: probe.gaps(from: $0.start, to: $0.end).map { Double($0.length) / 1e9 }) } } ?? [],
-                           flows: flows.records(remains.windows), victimNote: flows.note,
-                           probeLoops: probe?.loopCount ?? 0, probeOverflowed: probe?.overflowed ?? false, problem: nil, interrupted: false)
     }
 
     /// Every vCPU writes every page of its share once; the vCPU threads have

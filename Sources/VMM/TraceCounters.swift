@@ -77,23 +77,12 @@ public final class TraceCounters: @unchecked Sendable {
                 missing.append(event)
                 continue
             }
-            let targets = scope == .process ? [(pid: Int32(0), cpu: Int32(-1))] : cpus.map { (pid: Int32(-1), cpu: Int32($0)) }
-            var fds: [Int32] = []
-            for target in targets {
-                let fd = host_perf_tracepoint_open(id, target.pid, target.cpu, scope == .process ? 1 : 0)
-                if fd < 0 {
-                    failure = "perf_event_open(\(event)) failed: \(String(cString: strerror(errno)))"
-                        + (errno == EACCES || errno == EPERM ? "; run as root or lower /proc/sys/kernel/perf_event_paranoid" : "")
-                    break
-                }
-                fds.append(fd)
+            switch TraceCounters.open(id, event: event, scope: scope, cpus: cpus) {
+            case .success(let fds): descriptors.append(fds)
+            case .failure(let error): failure = error.description
             }
-            if failure != nil {
-                for fd in fds { close(fd) }
-                break
-            }
+            if failure != nil { break }
             opened.append(event)
-            descriptors.append(fds)
         }
         if let failure {
             for fd in descriptors.joined() { close(fd) }
@@ -106,6 +95,24 @@ public final class TraceCounters: @unchecked Sendable {
         self.descriptors = descriptors
         let mounted = located.note.map { "; \($0)" } ?? ""
         note = missing.isEmpty ? (mounted.isEmpty ? nil : String(mounted.dropFirst(2))) : "not in this kernel: \(missing.joined(separator: ", "))\(mounted)"
+    }
+
+    /// One counter per target: this process (inheriting to its threads), or
+    /// every online CPU. On a failure the ones opened are closed again.
+    private static func open(_ id: UInt64, event: String, scope: Scope, cpus: [Int]) -> Result<[Int32], HostError> {
+        let targets = scope == .process ? [(pid: Int32(0), cpu: Int32(-1))] : cpus.map { (pid: Int32(-1), cpu: Int32($0)) }
+        var fds: [Int32] = []
+        for target in targets {
+            let fd = host_perf_tracepoint_open(id, target.pid, target.cpu, scope == .process ? 1 : 0)
+            if fd < 0 {
+                let failure = HostError("perf_event_open(\(event)) failed: \(String(cString: strerror(errno)))"
+                    + (errno == EACCES || errno == EPERM ? "; run as root or lower /proc/sys/kernel/perf_event_paranoid" : ""))
+                for fd in fds { close(fd) }
+                return .failure(failure)
+            }
+            fds.append(fd)
+        }
+        return .success(fds)
     }
 
     deinit { for fd in descriptors.joined() { close(fd) } }

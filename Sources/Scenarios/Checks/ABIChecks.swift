@@ -96,25 +96,7 @@ extension CheckSuite {
     static func statsCheck() throws -> CheckVerdict {
         let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 4 << 20))
         let files = [("vm", try machine.vm.statsFD())] + (try machine.vcpus.map { ("vcpu \($0.id)", try $0.statsFD()) })
-        var problems: [String] = []
-        for (owner, file) in files {
-            let names = file.schema.descriptors.map(\.name)
-            if Set(names).count != names.count { problems.append("\(owner): duplicate names \(Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())") }
-            var end = 0
-            for descriptor in file.schema.descriptors.sorted(by: { $0.offset < $1.offset }) {
-                if descriptor.kind == nil { problems.append("\(owner): \(descriptor.name) has unknown type \(descriptor.flags & 0xF)") }
-                if descriptor.name.isEmpty || descriptor.count < 1 || descriptor.offset % 8 != 0 || descriptor.offset < end {
-                    problems.append("\(owner): \(descriptor.name.isEmpty ? "(no name)" : descriptor.name) has \(descriptor.count) values at offset \(descriptor.offset), overlapping or misaligned (previous value ends at \(end))")
-                }
-                end = max(end, descriptor.offset + descriptor.count * 8)
-                if let layout = descriptor.histogram {
-                    let bounds = layout.upperBounds
-                    if !zip(bounds, bounds.dropFirst()).allSatisfy({ $0 < $1 }) || bounds.last != .infinity || (!layout.logarithmic && layout.bucketSize == 0) {
-                        problems.append("\(owner): histogram \(descriptor.name) has \(layout.buckets) buckets of size \(layout.bucketSize) whose bounds do not rise to infinity")
-                    }
-                }
-            }
-        }
+        var problems = files.flatMap { malformedDescriptors($0.1, owner: $0.0) }
         let before = try files.map { try $0.1.snapshot() }
         let driver = try PassDriver.load(on: machine)
         let runner = driver.runner
@@ -139,5 +121,29 @@ extension CheckSuite {
         return problems.isEmpty
             ? .pass(["\(total) descriptors in \(files.count) stats fds well formed (\(histograms) histograms with rising bucket bounds); no cumulative counter or histogram bucket decreased across a guest pass"])
             : .fail(["expected unique names, known types, 8-byte aligned values that do not overlap, histogram bounds rising to infinity, cumulative counters and buckets monotonic", "observed:"] + problems.prefix(5).map { "  \($0)" })
+    }
+
+    /// What is wrong with one stats fd's descriptors: duplicate names,
+    /// unknown types, values that overlap or are misaligned, histogram
+    /// bounds that do not rise to infinity.
+    static func malformedDescriptors(_ file: StatsFile, owner: String) -> [String] {
+        var problems: [String] = []
+        let names = file.schema.descriptors.map(\.name)
+        if Set(names).count != names.count { problems.append("\(owner): duplicate names \(Dictionary(grouping: names, by: { $0 }).filter { $0.value.count > 1 }.keys.sorted())") }
+        var end = 0
+        for descriptor in file.schema.descriptors.sorted(by: { $0.offset < $1.offset }) {
+            if descriptor.kind == nil { problems.append("\(owner): \(descriptor.name) has unknown type \(descriptor.flags & 0xF)") }
+            if descriptor.name.isEmpty || descriptor.count < 1 || descriptor.offset % 8 != 0 || descriptor.offset < end {
+                problems.append("\(owner): \(descriptor.name.isEmpty ? "(no name)" : descriptor.name) has \(descriptor.count) values at offset \(descriptor.offset), overlapping or misaligned (previous value ends at \(end))")
+            }
+            end = max(end, descriptor.offset + descriptor.count * 8)
+            if let layout = descriptor.histogram {
+                let bounds = layout.upperBounds
+                if !zip(bounds, bounds.dropFirst()).allSatisfy({ $0 < $1 }) || bounds.last != .infinity || (!layout.logarithmic && layout.bucketSize == 0) {
+                    problems.append("\(owner): histogram \(descriptor.name) has \(layout.buckets) buckets of size \(layout.bucketSize) whose bounds do not rise to infinity")
+                }
+            }
+        }
+        return problems
     }
 }

@@ -7,7 +7,7 @@ extension CheckSuite {
     static let mmuStressChecks: [CheckCase] = [
         CheckCase("mprotect_read_only_guest_memory",
                   "like mmu_stress_test: guest writes to memory the host made read-only fail KVM_RUN with EFAULT, reads work, writes land once it is writable again",
-                  quick: true) { _ in try mprotectCheck() },
+                  quick: true) { _ in try MprotectCheck().run() },
         CheckCase("memslot_deleted_under_writes",
                   "like mmu_stress_test: the vCPUs' memslot is deleted and re-created while they write; once it is back every write lands",
                   quick: true) { _ in try slotChurnCheck() },
@@ -50,21 +50,17 @@ extension CheckSuite {
                       observed: "\(landed) do; \(exits) accesses met the deleted slot (MMIO exits)")
     }
 
-    /// KVM_PRE_FAULT_MEMORY over the slot from one thread while the main
-    /// thread deletes and re-creates it: every call returns (mapped, or an
-    /// error for the missing slot), and the memory works afterwards.
-    static func preFaultRaceCheck() throws -> CheckVerdict {
-        let device = try KVMDevice()
-        guard device.check(.preFaultMemory) > 0 else {
-            throw HostLacks("KVM_CAP_PRE_FAULT_MEMORY is 0 on this host (it needs Linux 6.11+ and the TDP MMU)")
-        }
-        let bytes: UInt64 = 4 << 20
-        let machine = try Machine(MachineConfig(vcpus: 1, testMemory: bytes), device: device)
-        try machine.load(GuestImage.builtin("passes")!)
-        let outcome = Locked((calls: 0, mapped: 0, refused: [String]()))
-        let stop = Locked(false)
-        let vcpu = machine.vcpus[0]
-        let faulter = try JoinableThread {
+    /// Calls of KVM_PRE_FAULT_MEMORY: how many, how many mapped, the first refusals.
+    struct PreFaultTally {
+        var calls = 0
+        var mapped = 0
+        var refused: [String] = []
+    }
+
+    /// A thread calling KVM_PRE_FAULT_MEMORY over `bytes` of test memory
+    /// until `stop`, counting what each call did.
+    static func preFaultUntilStopped(_ vcpu: VCPU, bytes: UInt64, stop: Locked<Bool>, into outcome: Locked<PreFaultTally>) throws -> JoinableThread {
+        try JoinableThread {
             while !stop.withLock({ $0 }) {
                 let result: String?
                 do {
@@ -79,6 +75,22 @@ extension CheckSuite {
                 }
             }
         }
+    }
+
+    /// KVM_PRE_FAULT_MEMORY over the slot from one thread while the main
+    /// thread deletes and re-creates it: every call returns (mapped, or an
+    /// error for the missing slot), and the memory works afterwards.
+    static func preFaultRaceCheck() throws -> CheckVerdict {
+        let device = try KVMDevice()
+        guard device.check(.preFaultMemory) > 0 else {
+            throw HostLacks("KVM_CAP_PRE_FAULT_MEMORY is 0 on this host (it needs Linux 6.11+ and the TDP MMU)")
+        }
+        let bytes: UInt64 = 4 << 20
+        let machine = try Machine(MachineConfig(vcpus: 1, testMemory: bytes), device: device)
+        try machine.load(GuestImage.builtin("passes")!)
+        let outcome = Locked(PreFaultTally())
+        let stop = Locked(false)
+        let faulter = try preFaultUntilStopped(machine.vcpus[0], bytes: bytes, stop: stop, into: outcome)
         for _ in 0..<50 {
             try machine.removeTestSlot(0)
             try machine.restoreTestSlot(0)
@@ -95,71 +107,5 @@ extension CheckSuite {
         return expect(state.calls > 0 && mismatches == 0, "KVM_PRE_FAULT_MEMORY racing 50 deletions",
                       expected: "every call returns; afterwards a write and verify pass over the slot agree",
                       observed: "\(state.calls) calls (\(state.mapped) mapped; refused e.g. \(state.refused.joined(separator: "; "))), verify \(mismatches.map { "\($0) mismatches" } ?? "did not complete")")
-    }
-
-    /// Two CPL3 vCPUs write their regions; the host mprotects all test
-    /// memory read-only; a verify pass (reads) must complete; a write pass
-    /// must stop with EFAULT and change nothing; after PROT_READ|PROT_WRITE
-    /// the same pass must complete and every page carry its stamp.
-    static func mprotectCheck() throws -> CheckVerdict {
-        let pages: UInt64 = 512
-        let machine = try Machine(MachineConfig(vcpus: 2, testMemory: 2 * pages * GuestLayout.pageSize))
-        try machine.load(GuestImage.builtin("passes")!)
-        let faults = Locked([Int](repeating: 0, count: 2))
-        let runner = VCPURunner(machine: machine) { _, _ in .finish }
-        runner.onRunFault = { vcpu in
-            faults.withLock { $0[vcpu] += 1 }
-            usleep(200)  // the host restores the mapping soon; re-entering at once would only fault again
-            return true
-        }
-        let driver = PassDriver(machine: machine, runner: runner)
-        try runner.start()
-        func stamp(_ vcpu: Int, _ pass: Int) -> Stamp { Stamp(tag: UInt16(vcpu + 1), sequence: pass) }
-        func each(_ op: Int32, pass: Int) { for vcpu in 0..<2 { driver.begin(vcpu, Pass(op: op, gpa: machine.region(of: vcpu).gpa, pages: pages, stamp: stamp(vcpu, pass).base)) } }
-        func carried(_ pass: Int) -> Int {
-            (0..<2).reduce(0) { total, vcpu in
-                let memory = machine.memory(at: machine.region(of: vcpu).gpa, bytes: pages * GuestLayout.pageSize)!
-                return total + (0..<Int(pages)).filter { memory.word(at: $0 * Int(GuestLayout.pageSize)) == stamp(vcpu, pass).word(page: $0) }.count
-            }
-        }
-        var lines: [String] = []
-        var failed = false
-        func note(_ ok: Bool, _ what: String, expected: String, observed: String) {
-            lines += ok ? ["\(what): \(observed)"] : ["\(what):", "  expected \(expected)", "  observed \(observed)"]
-            failed = failed || !ok
-        }
-        let test = machine.testSlots[0]
-        func protect(writable: Bool) throws {
-            if InjectedFault.on(.skipMprotect) && !writable { return }
-            try machine.protect(at: test.guestPhysicalAddress, bytes: test.size, writable: writable)
-        }
-        defer { _ = driver.finish() }
-
-        each(PASS_WRITE, pass: 1)
-        let first = (0..<2).compactMap { driver.wait($0) }.count
-        note(first == 2 && carried(1) == 1024, "first write pass", expected: "1024 pages written", observed: "\(carried(1)) pages written")
-        try protect(writable: false)
-        each(PASS_VERIFY, pass: 1)
-        let mismatches = (0..<2).compactMap { driver.wait($0) }
-        note(mismatches == [0, 0], "reads of read-only memory", expected: "both verify passes complete, 0 mismatches",
-             observed: mismatches.count == 2 ? "\(mismatches[0] + mismatches[1]) mismatches" : "a verify pass did not complete")
-        each(PASS_WRITE, pass: 2)
-        // Wait for each vCPU's first EFAULT (or its pass to finish, which is the failure).
-        // The write pass is each vCPU's third request (write, verify, write).
-        let deadline = Stopwatch.now() + 10_000_000_000
-        while faults.withLock({ $0.contains(0) }) && Stopwatch.now() < deadline
-            && (0..<2).contains(where: { machine.mailbox($0)[MB_DONE_ITERATION] != 3 }) && runner.endedCount == 0 {
-            usleep(1000)
-        }
-        let efaults = faults.withLock { $0 }
-        let writtenWhileReadOnly = carried(2)
-        note(efaults.allSatisfy { $0 > 0 } && writtenWhileReadOnly == 0, "writes to read-only memory",
-             expected: "KVM_RUN fails with EFAULT on both vCPUs, no page written",
-             observed: "EFAULTs per vCPU \(efaults), \(writtenWhileReadOnly) pages written")
-        try protect(writable: true)
-        let completed = (0..<2).compactMap { driver.wait($0) }.count
-        note(completed == 2 && carried(2) == 1024, "writes after PROT_READ|PROT_WRITE", expected: "both passes complete, 1024 pages written",
-             observed: "\(completed) passes complete, \(carried(2)) pages written")
-        return failed ? .fail(lines) : .pass(lines)
     }
 }
