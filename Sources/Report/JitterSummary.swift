@@ -1,4 +1,3 @@
-import Guests
 import Scenarios
 import VMM
 

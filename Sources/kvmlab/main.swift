@@ -1,7 +1,5 @@
 import ArgumentParser
 import Glibc
-import KVM
-import Scenarios
 import VMM
 
 // Parsing and running are separated so that every failure ends in one line
