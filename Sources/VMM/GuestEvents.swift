@@ -1,4 +1,3 @@
-
 /// What a guest reported on the kvmlab event port.
 public enum GuestEvent: Sendable, Equatable {
     case iteration
