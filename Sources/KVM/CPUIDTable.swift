@@ -1,5 +1,4 @@
 import CKVM
-import Glibc
 
 /// A `struct kvm_cpuid2` with room for `capacity` entries (a C flexible array).
 public final class CPUIDTable: @unchecked Sendable {

@@ -1,4 +1,3 @@
-import Scenarios
 import VMM
 
 /// compare's picture: one panel per metric, each round a dot per variant,

@@ -1,6 +1,4 @@
-import Glibc
 import Guests
-import KVM
 import VMM
 
 /// `kvmlab exit-latency`: the cost of one userspace exit round trip

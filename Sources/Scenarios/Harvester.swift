@@ -1,5 +1,4 @@
 import KVM
-import Synchronization
 import VMM
 
 /// Collects the dirty log of every test slot, by bitmap or dirty ring, into

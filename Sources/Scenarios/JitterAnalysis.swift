@@ -1,5 +1,4 @@
 import Guests
-import VMM
 
 /// Arithmetic on a jitter run's raw data: TSC conversion, gap percentiles
 /// from the log2 buckets and the exact stalls, and stall attribution.

@@ -1,6 +1,3 @@
-import Glibc
-import Synchronization
-import KVM
 import VMM
 
 /// `kvmlab run`: boot a test VM with a built-in guest or a user's image.

@@ -1,5 +1,3 @@
-import Glibc
-import Guests
 import KVM
 import VMM
 

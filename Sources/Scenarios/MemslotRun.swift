@@ -1,4 +1,3 @@
-import Glibc
 import Guests
 import KVM
 import Synchronization

@@ -1,6 +1,4 @@
-import Glibc
 import Guests
-import KVM
 import VMM
 
 public struct RootReloadConfig: Sendable {

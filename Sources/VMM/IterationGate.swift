@@ -1,5 +1,4 @@
 import CHost
-import Glibc
 import Synchronization
 
 /// Where vCPU threads wait between iterations for the host to start the next

@@ -1,5 +1,4 @@
 import CHost
-import Guests
 
 /// A vCPU's mailbox, seen from the host. Words are accessed atomically
 /// because a running guest may be reading or writing them.

@@ -1,8 +1,5 @@
 import Dispatch
-import Glibc
 import Guests
-import KVM
-import Synchronization
 
 /// Parameters of the memstress guest.
 public struct MemstressParams: Sendable {

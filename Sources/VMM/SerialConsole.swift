@@ -1,5 +1,4 @@
 import Glibc
-import Synchronization
 
 /// Collects bytes the guests write to port 0x3F8, one line buffer per vCPU,
 /// and emits whole lines so that many vCPUs never interleave mid-line.

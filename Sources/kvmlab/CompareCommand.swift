@@ -1,7 +1,5 @@
 import ArgumentParser
-import Glibc
 import Report
-import Scenarios
 import VMM
 
 struct CompareCommand: ParsableCommand {

@@ -1,7 +1,5 @@
-import ArgumentParser
 import Glibc
 import Report
-import Scenarios
 import VMM
 
 /// A live comparison: the variants' rounds interleaved ABBA, each a fresh

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Report
 import Scenarios
-import VMM
 
 struct RootReloadCommand: ExperimentCommand {
     typealias Scenario = RootReloadScenario

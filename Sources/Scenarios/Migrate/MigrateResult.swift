@@ -1,5 +1,3 @@
-import VMM
-
 /// A migration, as the source reports it: the rounds, the switchover, the
 /// destination's checks and the guest's own timeline.
 public struct MigrateResult: Sendable {

@@ -1,6 +1,4 @@
 import Glibc
-import Guests
-import KVM
 import VMM
 
 /// The destination's half: accepts one stream, builds the VM its HELLO

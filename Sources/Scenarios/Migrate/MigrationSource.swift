@@ -1,4 +1,3 @@
-import Guests
 import KVM
 import VMM
 
