@@ -48,7 +48,11 @@ public enum Capability: Int32, CaseIterable, Sendable {
 public struct ManualProtectFlags: OptionSet, Sendable {
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
+    /// KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE: KVM_GET_DIRTY_LOG no longer re-protects;
+    /// KVM_CLEAR_DIRTY_LOG does, range by range.
     public static let enable = ManualProtectFlags(rawValue: UInt64(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
+    /// KVM_DIRTY_LOG_INITIALLY_SET: a slot starts with every bit set and its pages
+    /// writable, so nothing is write-protected until the first clear.
     public static let initiallySet = ManualProtectFlags(rawValue: UInt64(KVM_DIRTY_LOG_INITIALLY_SET))
 }
 
@@ -57,8 +61,10 @@ public enum X86Quirk: Int, CaseIterable, Sendable {
     case lint0Reenabled = 0, cdNwCleared, lapicMmioHole, out7eIncRip, miscEnableNoMwait,
         fixHypercallInsn, mwaitNeverUDFaults, slotZapAll, stuffFeatureMSRs, ignoreGuestPAT
 
+    /// The quirk's bit in KVM_CAP_DISABLE_QUIRKS2's mask.
     public var mask: UInt64 { 1 << UInt64(rawValue) }
 
+    /// The KVM_X86_QUIRK_ suffix the kernel headers use.
     public var kernelName: String {
         switch self {
         case .lint0Reenabled: return "LINT0_REENABLED"
@@ -74,6 +80,7 @@ public enum X86Quirk: Int, CaseIterable, Sendable {
         }
     }
 
+    /// The kernel names of the quirks whose bits `mask` sets.
     public static func names(in mask: UInt64) -> [String] {
         allCases.filter { mask & $0.mask != 0 }.map(\.kernelName)
     }
@@ -83,6 +90,7 @@ public enum X86Quirk: Int, CaseIterable, Sendable {
 public enum VMType: Int, CaseIterable, Sendable {
     case defaultVM = 0, swProtected, sevVM, sevESVM, snpVM, tdxVM
 
+    /// The KVM_X86_*_VM name the kernel headers use.
     public var kernelName: String {
         switch self {
         case .defaultVM: return "KVM_X86_DEFAULT_VM"
@@ -94,6 +102,7 @@ public enum VMType: Int, CaseIterable, Sendable {
         }
     }
 
+    /// The kernel names of the VM types whose bits `mask` sets.
     public static func names(in mask: Int32) -> [String] {
         allCases.filter { mask & (1 << Int32($0.rawValue)) != 0 }.map(\.kernelName)
     }

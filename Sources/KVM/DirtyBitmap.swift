@@ -1,22 +1,29 @@
 /// A memslot's dirty bitmap as KVM_GET_DIRTY_LOG fills it: one bit per 4 KiB
 /// page, stored in 64-bit words (KVM rounds the size up to whole words).
 public struct DirtyBitmap: Sendable, Equatable {
+    /// One bit stands for one page of this size, whatever backs the slot.
     public static let pageSize = 4096
     /// KVM_CLEAR_DIRTY_LOG works in groups of this many pages.
     public static let clearAlignment = 64
 
+    /// Pages in the slot; bits past it (in the last word) mean nothing.
     public let pages: Int
+    /// The bitmap as KVM reads and writes it: bit i of word w is page 64·w + i.
     public var words: [UInt64]
 
+    /// An all-clear bitmap for a slot of `pages` pages.
     public init(pages: Int) {
         self.pages = pages
         words = [UInt64](repeating: 0, count: DirtyBitmap.wordCount(pages: pages))
     }
 
+    /// Words a slot of `pages` pages needs: KVM rounds up to whole 64-bit words.
     public static func wordCount(pages: Int) -> Int { (pages + 63) / 64 }
 
+    /// Bytes of the buffer KVM_GET_DIRTY_LOG fills for `pages` pages.
     public static func byteCount(pages: Int) -> Int { wordCount(pages: pages) * 8 }
 
+    /// Whether `page` (0-based within the slot) is dirty.
     public subscript(page: Int) -> Bool {
         get { words[page >> 6] & (1 << UInt64(page & 63)) != 0 }
         set {
@@ -36,10 +43,12 @@ public struct DirtyBitmap: Sendable, Equatable {
         return total
     }
 
+    /// Every bit clear (nothing dirty).
     public mutating func clearAll() {
         for index in words.indices { words[index] = 0 }
     }
 
+    /// Every bit set, tail included (KVM_CLEAR_DIRTY_LOG of a whole slot).
     public mutating func setAll() {
         for index in words.indices { words[index] = ~0 }
     }
@@ -50,6 +59,7 @@ public struct ClearRange: Sendable, Equatable {
     public let firstPage: Int
     public let pageCount: Int
 
+    /// A range; `isValid(slotPages:)` says whether KVM would take it.
     public init(firstPage: Int, pageCount: Int) {
         self.firstPage = firstPage
         self.pageCount = pageCount

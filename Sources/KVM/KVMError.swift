@@ -10,6 +10,8 @@ public struct KVMError: Error, CustomStringConvertible, Sendable {
     /// What the user can do about it, where kvmlab knows.
     public let hint: String?
 
+    /// An error for `operation` failing with `errno`; without a hint, the
+    /// errno's usual cause and fix (EACCES: run as root, ...) where there is one.
     public init(_ operation: String, errno: Int32, hint: String? = nil) {
         self.operation = operation
         self.errno = errno

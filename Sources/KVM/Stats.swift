@@ -2,17 +2,23 @@ import Glibc
 
 /// One statistic as the binary stats fd describes it.
 public struct StatDescriptor: Sendable, Equatable {
+    /// KVM_STATS_TYPE_*: how the value behaves over time.
     public enum Kind: UInt32, Sendable { case cumulative = 0, instant, peak, linearHistogram, logHistogram }
 
+    /// The stat's name, e.g. "pf_fixed".
     public let name: String
+    /// KVM_STATS_TYPE_* | KVM_STATS_UNIT_* | KVM_STATS_BASE_*, as the descriptor packs them.
     public let flags: UInt32
+    /// The unit's exponent in its base (nanoseconds: -9 in base 10).
     public let exponent: Int16
     /// Number of u64 values (1 for scalars, the bucket count for histograms).
     public let count: Int
     /// Byte offset of the first value inside the data block.
     public let offset: Int
+    /// A linear histogram's bucket width (0 for anything else).
     public let bucketSize: UInt32
 
+    /// The type from `flags`; nil for a type this kvmlab does not know.
     public var kind: Kind? { Kind(rawValue: flags & 0xF) }
 
     /// A histogram's bucket layout; nil for scalars.
@@ -30,13 +36,17 @@ public struct StatDescriptor: Sendable, Equatable {
 /// Values are integers in the stat's unit, so a bucket's inclusive upper
 /// bound is its end less one.
 public struct HistogramLayout: Sendable, Equatable {
+    /// Log2 buckets (LOG_HIST) rather than equal widths (LINEAR_HIST).
     public let logarithmic: Bool
+    /// How many buckets, the last open-ended.
     public let buckets: Int
+    /// A linear histogram's bucket width in raw units.
     public let bucketSize: UInt32
     /// KVM_STATS_UNIT_*: 0 none, 1 bytes, 2 seconds, 3 cycles, 4 boolean.
     public let unitFlags: UInt32
     /// KVM_STATS_BASE_*: 0 powers of ten, 1 powers of two.
     public let base: UInt32
+    /// The unit's exponent in `base`.
     public let exponent: Int16
 
     /// The SI unit the bounds are given in: seconds, bytes, or a plain count.
@@ -63,15 +73,21 @@ public struct HistogramLayout: Sendable, Equatable {
 /// The layout of a stats fd: `struct kvm_stats_header`, the id string and the
 /// descriptors (each 16 bytes plus `name_size` bytes of name).
 public struct StatsSchema: Sendable, Equatable {
+    /// sizeof(struct kvm_stats_header).
     public static let headerSize = 24
+    /// sizeof(struct kvm_stats_desc) before its name.
     public static let descriptorFixedSize = 16
 
+    /// The header's id string (e.g. "kvm-1234" or "kvm-1234/vcpu-0").
     public let id: String
+    /// Every stat, in the file's order.
     public let descriptors: [StatDescriptor]
+    /// Where the values start in the file.
     public let dataOffset: Int
     /// Bytes from dataOffset that cover every value.
     public let dataSize: Int
 
+    /// A header or descriptor block that does not hold together.
     public struct ParseError: Error, CustomStringConvertible, Sendable {
         public let description: String
     }
@@ -125,10 +141,12 @@ public struct StatsSchema: Sendable, Equatable {
 
 /// Stat values at one moment, by name.
 public struct StatsSnapshot: Sendable, Equatable {
+    /// Each stat's raw u64 values by name (one for scalars, one per bucket).
     public var values: [String: [UInt64]]
     /// The layout of each histogram stat among `values`.
     public var histograms: [String: HistogramLayout]
 
+    /// A snapshot of raw values (tests build them by hand; StatsFile reads them).
     public init(values: [String: [UInt64]], histograms: [String: HistogramLayout] = [:]) {
         self.values = values
         self.histograms = histograms
@@ -140,6 +158,7 @@ public struct StatsSnapshot: Sendable, Equatable {
         return entry.count == 1 ? entry[0] : entry.reduce(0, &+)
     }
 
+    /// The stats it holds, sorted.
     public var names: [String] { values.keys.sorted() }
 
     /// Per-name change since `earlier` (signed: instant stats can fall).
@@ -184,16 +203,21 @@ public struct StatsSnapshot: Sendable, Equatable {
 /// A histogram stat's change over a phase: per-bucket counts and each
 /// bucket's inclusive upper bound in SI units (the last infinite).
 public struct StatsHistogram: Sendable, Equatable, Codable {
+    /// "seconds", "bytes" or "count".
     public let unit: String
+    /// Each bucket's inclusive upper bound in `unit`; the last is infinity.
     public let upperBounds: [Double]
+    /// Samples per bucket (a delta between two snapshots).
     public let counts: [Int64]
 
+    /// A histogram from its bounds and counts (one count per bound).
     public init(unit: String, upperBounds: [Double], counts: [Int64]) {
         self.unit = unit
         self.upperBounds = upperBounds
         self.counts = counts
     }
 
+    /// Samples in all buckets.
     public var total: Int64 { counts.reduce(0, +) }
 
     /// The upper bound of the bucket holding quantile `q` (an upper bound on
@@ -214,6 +238,7 @@ public struct StatsHistogram: Sendable, Equatable, Codable {
 public final class StatsFile: @unchecked Sendable {
     // @unchecked: immutable after init; reads are pread calls on the fd.
     let fd: FileDescriptor
+    /// The descriptors read once when the fd was opened; values are read per snapshot.
     public let schema: StatsSchema
 
     init(fd: FileDescriptor) throws(KVMError) {

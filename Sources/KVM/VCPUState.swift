@@ -8,16 +8,24 @@ import Glibc
 /// here: it is carried as an offset (see `tscOffset`), so that the
 /// destination can keep it running.
 public struct VCPUState: Sendable {
+    /// KVM_GET_REGS: the general registers, RIP and RFLAGS.
     public var regs: kvm_regs
+    /// KVM_GET_SREGS: segments, descriptor tables, control registers, EFER, APIC base.
     public var sregs: kvm_sregs
+    /// KVM_GET_FPU: the x87/SSE state (MXCSR included).
     public var fpu: kvm_fpu
     /// KVM_GET_XSAVE2's buffer: KVM_CAP_XSAVE2 bytes (at least struct kvm_xsave's 4096).
     public var xsave: [UInt8]
+    /// KVM_GET_XCRS: XCR0, which says what the XSAVE area holds.
     public var xcrs: kvm_xcrs
+    /// KVM_GET_MSRS: every MSR of KVM_GET_MSR_INDEX_LIST the vCPU would read back.
     public var msrs: [MSR]
+    /// KVM_GET_VCPU_EVENTS: pending exceptions, interrupts, NMIs and SMM state.
     public var events: kvm_vcpu_events
+    /// KVM_GET_DEBUGREGS: DR0-3, DR6, DR7.
     public var debugregs: kvm_debugregs
 
+    /// One MSR: its index and value (struct kvm_msr_entry without the padding).
     public struct MSR: Sendable, Equatable {
         public let index: UInt32
         public let value: UInt64
@@ -27,6 +35,7 @@ public struct VCPUState: Sendable {
         }
     }
 
+    /// The state as read on one host, or as decoded from the migration stream.
     public init(regs: kvm_regs, sregs: kvm_sregs, fpu: kvm_fpu, xsave: [UInt8], xcrs: kvm_xcrs,
                 msrs: [MSR], events: kvm_vcpu_events, debugregs: kvm_debugregs) {
         self.regs = regs
