@@ -58,14 +58,10 @@ public struct LaunchResult: Sendable, Codable {
 public enum LaunchScenario: Scenario {
     public static let kind = ExperimentKind.run
 
-    public static func validate(_ config: LaunchConfig) throws {
-        try PinPlan.checkCPUs(config.pin)
-        _ = try image(config)
-    }
+    public static func validate(_ config: LaunchConfig) throws { _ = try validated(config) }
 
     public static func run(_ config: LaunchConfig) throws -> LaunchResult {
-        try validate(config)
-        let image = try self.image(config)
+        let image = try validated(config)
         var machineConfig = MachineConfig(vcpus: config.vcpus, testMemory: config.memory, backing: config.backing, cpl: config.cpl)
         machineConfig.inKernelIRQChip = config.inKernelIRQChip
         let machine = try Machine(machineConfig)
@@ -83,6 +79,12 @@ public enum LaunchScenario: Scenario {
             outcome: outcomes.worst, seconds: phase.seconds ?? 0,
             vcpuResults: outcomes.enumerated().map { describe($1, vcpu: $0) },
             passes: passes, serialLines: lines.count, statsDelta: phase.stats, tracepoints: phase.tracepoints, firstProblem: outcomes.firstProblem)
+    }
+
+    /// The image to run, once the request is known to be runnable.
+    static func validated(_ config: LaunchConfig) throws -> GuestImage {
+        try PinPlan.checkCPUs(config.pin)
+        return try image(config)
     }
 
     static func image(_ config: LaunchConfig) throws -> GuestImage {
