@@ -45,17 +45,18 @@ extension TraceCounters.Scope: ExpressibleByArgument {}
 /// its status into the exit status.
 enum Output {
     static func experiment<R: ExperimentReport>(_ result: R.Result, report: R.Type, options: OutputOptions) throws {
-        try show(result, report: report, options: options)
-        try Exit.check(result.experiment.status)
+        try Exit.check(try show(result, report: report, options: options).status)
     }
 
-    /// The metrics and the picture, then the table or the JSON document.
-    static func show<R: ExperimentReport>(_ result: R.Result, report: R.Type, options: OutputOptions) throws {
+    /// The metrics and the picture, then the table or the JSON document;
+    /// returns the model it built them from (built once: it is not free).
+    static func show<R: ExperimentReport>(_ result: R.Result, report: R.Type, options: OutputOptions) throws -> Experiment {
         let experiment = result.experiment
         let host = HostFingerprint.current()
         try publish(experiment, host: host, options: options) { R.svg(result, host: $0) }
         Exit.output(options.json ? try JSONDocument(command: experiment.experiment, host: host, experiment: experiment, detail: R.detail(result)).render()
                                  : R.text(result))
+        return experiment
     }
 
     /// The metrics file, written before anything else: a run that failed or

@@ -70,8 +70,7 @@ struct RunCommand: ExperimentCommand {
     /// The shared run, with the guest's outcome as the exit status.
     func run() throws {
         let result = try measure()
-        try Output.show(result, report: Report.self, options: output)
-        if result.experiment.status == .checksFailed { throw ExitCode(Exit.runtime) }
+        if try Output.show(result, report: Report.self, options: output).status == .checksFailed { throw ExitCode(Exit.runtime) }
         switch result.outcome {
         case .finished: return
         case .error: throw ExitCode(1)
