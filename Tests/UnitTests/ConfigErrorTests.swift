@@ -5,7 +5,7 @@ import VMM
 
 /// The library states a bad request in its own terms (the config's fields);
 /// the command line renders the same message with its flags.
-@Suite struct ConfigErrorTests {
+@Suite(.timeLimit(.minutes(1))) struct ConfigErrorTests {
     @Test func fieldsAreNamedByTheLibraryUnlessAFrontEndNamesThem() {
         let error = ConfigError("\(field: "bytesPerVCPU") must be a multiple of \(4096) bytes; lower \(field: "vcpus") or \(field: "bytesPerVCPU")")
         #expect(error.fields == ["bytesPerVCPU", "vcpus", "bytesPerVCPU"])

@@ -6,7 +6,7 @@ import Testing
 /// (CKVM is the KVM interface, CHost the host helpers). A scenario that
 /// imports CKVM to encode a kernel struct, or a KVM file that reaches up
 /// into VMM, fails here.
-@Suite struct LayeringTests {
+@Suite(.timeLimit(.minutes(1))) struct LayeringTests {
     static let allowed: [String: Set<String>] = [
         "KVM": ["CKVM", "CHost", "Glibc"],
         "VMM": ["CKVM", "CHost", "KVM", "Guests", "Glibc", "Dispatch", "Synchronization"],
