@@ -137,7 +137,7 @@ public enum DirtyLogScenario: Scenario {
     static func validateRing(_ entries: Int, config: DirtyLogConfig, device: KVMDevice) throws {
         guard !(!config.manualProtect) else { throw ConfigError("\(field: "ringEntries") harvests the dirty ring, which plain KVM_GET_DIRTY_LOG cannot go with: it needs \(field: "manualProtect")") }
         let limits = device.dirtyRingLimits
-        guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)") }
+        guard limits.maxEntries > 0 else { throw HostLacks("this host's KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING); drop --ring") }
         guard entries >= limits.minEntries, entries <= limits.maxEntries, entries & (entries - 1) == 0 else {
             throw ConfigError("\(field: "ringEntries") takes a power of two from \(limits.minEntries) (one page of entries) to \(limits.maxEntries) entries, not \(entries)")
         }

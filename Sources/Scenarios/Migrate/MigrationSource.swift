@@ -175,7 +175,7 @@ final class MigrationSource {
     private struct RoundClock {
         var lastHarvest: UInt64
         var sendSeconds = 0.0
-        var throttleBefore: (slept: [Double], dirtied: [UInt64])?
+        var throttleBefore: VCPUThrottle.Totals?
     }
 
     /// One round: send the pending pages (all of them in round 1), harvest

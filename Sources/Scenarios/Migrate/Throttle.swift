@@ -66,7 +66,9 @@ final class VCPUThrottle: @unchecked Sendable {
     }
 
     /// Per vCPU so far: seconds slept, and pages its ring showed dirtied (dirty-limit).
-    var totals: (slept: [Double], dirtied: [UInt64]) {
+    typealias Totals = (slept: [Double], dirtied: [UInt64])
+
+    var totals: Totals {
         (slept.withLock { $0.map { Double($0) / 1e9 } }, dirtied.withLock { $0 })
     }
 
